@@ -1,0 +1,239 @@
+/*
+ * Shared option parsing and start-up for the ustack programs.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include "common.h"
+
+const char app_net_usage[] =
+    "network options:\n"
+    "  --tap NAME           TAP device to attach to (persistent, see tools/netns.sh up)\n"
+    "  --addr A.B.C.D/LEN   this stack's address and subnet\n"
+    "  --gw A.B.C.D         default gateway\n"
+    "  --mac MAC            MAC address (default 02:00 + the IPv4 address)\n"
+    "  --mtu N              link MTU (default 1500)\n"
+    "  --pcap FILE          write every frame in and out to FILE (pcap)\n"
+    "  --stats FILE         write the counters to FILE on exit\n"
+    "fault injection (P is a probability 0..1; each applies to both directions,\n"
+    "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
+    "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
+    "  --seed N             seed of the fault injector's random numbers (default 1)\n";
+
+void app_usage_error(const char *prog, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry '%s --help'.\n", prog);
+    exit(2);
+}
+
+void app_net_init(struct app_net *n, const char *prog, const char *tap, const char *addr)
+{
+    memset(n, 0, sizeof *n);
+    n->prog = prog;
+    n->tap = tap;
+    ustack_config_default(&n->cfg);
+    ustack_ip_parse(addr, &n->cfg.addr, &n->cfg.prefix_len);
+    n->fault.seed = 1;
+}
+
+static double parse_prob(struct app_net *n, const char *opt, const char *v)
+{
+    char *end;
+    errno = 0;
+    double p = strtod(v, &end);
+    if (errno || *end || p < 0 || p > 1)
+        app_usage_error(n->prog, "%s wants a probability between 0 and 1, not '%s'", opt, v);
+    n->have_fault = true;
+    return p;
+}
+
+static unsigned long long parse_num(struct app_net *n, const char *opt, const char *v, unsigned long long max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || !*v || *v == '-' || x > max)
+        app_usage_error(n->prog, "%s wants a whole number up to %llu, not '%s'", opt, max, v);
+    return x;
+}
+
+/* Applies a fault option to one or both directions. The names are KIND,
+ * KIND-in and KIND-out for the probabilities and delay-ms, delay-in-ms,
+ * delay-out-ms (likewise jitter) for the times. */
+static int fault_option(struct app_net *n, const char *name, const char *opt, const char *v)
+{
+    static const char *const kinds[] = {"drop", "dup", "reorder", "corrupt", "delay", "jitter"};
+    static const char *const dirs_suffix[] = {"", "-in", "-out"};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        for (int d = 0; d < 3; d++) {
+            char want[32];
+            snprintf(want, sizeof want, "%s%s%s", kinds[k], dirs_suffix[d], k >= 4 ? "-ms" : "");
+            if (strcmp(name, want) != 0)
+                continue;
+            double p = 0;
+            ustack_time_t us = 0;
+            if (k < 4) {
+                p = parse_prob(n, opt, v);
+            } else {
+                us = parse_num(n, opt, v, 3600000) * 1000;
+                n->have_fault = true;
+            }
+            struct ustack_fault_dir *targets[2] = {d != 2 ? &n->fault.in : NULL, d != 1 ? &n->fault.out : NULL};
+            for (int t = 0; t < 2; t++) {
+                struct ustack_fault_dir *fd = targets[t];
+                if (!fd)
+                    continue;
+                switch (k) {
+                case 0: fd->drop = p; break;
+                case 1: fd->dup = p; break;
+                case 2: fd->reorder = p; break;
+                case 3: fd->corrupt = p; break;
+                case 4: fd->delay_us = us; break;
+                default: fd->jitter_us = us; break;
+                }
+            }
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int app_net_option(struct app_net *n, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    if (strncmp(a, "--", 2) != 0)
+        return 0;
+    const char *name = a + 2;
+    static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed"};
+    bool known = false;
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
+        known |= strcmp(name, with_value[k]) == 0;
+    bool is_fault = !known && (strncmp(name, "drop", 4) == 0 || strncmp(name, "dup", 3) == 0 ||
+                               strncmp(name, "reorder", 7) == 0 || strncmp(name, "corrupt", 7) == 0 ||
+                               strncmp(name, "delay", 5) == 0 || strncmp(name, "jitter", 6) == 0);
+    if (!known && !is_fault)
+        return 0;
+    if (*i + 1 >= argc)
+        app_usage_error(n->prog, "%s needs a value", a);
+    const char *v = argv[++*i];
+    if (is_fault) {
+        if (!fault_option(n, name, a, v))
+            app_usage_error(n->prog, "unknown option %s", a);
+        return 1;
+    }
+    if (strcmp(name, "tap") == 0) {
+        n->tap = v;
+    } else if (strcmp(name, "addr") == 0) {
+        uint8_t len = 24;
+        if (ustack_ip_parse(v, &n->cfg.addr, &len) < 0 || n->cfg.addr == 0)
+            app_usage_error(n->prog, "--addr wants A.B.C.D/LEN, not '%s'", v);
+        n->cfg.prefix_len = strchr(v, '/') ? len : 24;
+    } else if (strcmp(name, "gw") == 0) {
+        uint8_t len;
+        if (ustack_ip_parse(v, &n->cfg.gateway, &len) < 0 || strchr(v, '/'))
+            app_usage_error(n->prog, "--gw wants A.B.C.D, not '%s'", v);
+    } else if (strcmp(name, "mac") == 0) {
+        if (ustack_mac_parse(v, n->cfg.mac) < 0)
+            app_usage_error(n->prog, "--mac wants a unicast aa:bb:cc:dd:ee:ff, not '%s'", v);
+    } else if (strcmp(name, "mtu") == 0) {
+        n->cfg.mtu = (uint16_t)parse_num(n, a, v, 65000);
+        if (n->cfg.mtu < 68)
+            app_usage_error(n->prog, "--mtu must be at least 68");
+    } else if (strcmp(name, "pcap") == 0) {
+        n->pcap = v;
+    } else if (strcmp(name, "stats") == 0) {
+        n->stats = v;
+    } else if (strcmp(name, "seed") == 0) {
+        n->fault.seed = parse_num(n, a, v, UINT64_MAX);
+        n->seed_given = true;
+    }
+    return 1;
+}
+
+void app_net_start(struct app_net *n)
+{
+    n->tap_link = ustack_link_tap_open(n->tap);
+    if (!n->tap_link) {
+        fprintf(stderr,
+                "%s: cannot open TAP device '%s': %s\n"
+                "Create the default topology first (as root): tools/netns.sh up\n"
+                "and run this program inside its namespace: ip netns exec ustack %s ...\n",
+                n->prog, n->tap, strerror(errno), n->prog);
+        exit(1);
+    }
+    n->top = n->tap_link;
+    if (n->have_fault) {
+        n->fault_link = ustack_link_fault_new(n->top, &n->fault);
+        if (!n->fault_link) {
+            fprintf(stderr, "%s: cannot create the fault injector\n", n->prog);
+            exit(1);
+        }
+        n->top = n->fault_link;
+    }
+    if (n->pcap) {
+        /* Outermost, next to the stack: the capture shows exactly what the
+         * stack received and sent, after inbound faults and before outbound. */
+        struct ustack_link *p = ustack_link_pcap_new(n->top, n->pcap, ustack_clock_wall() - ustack_clock_now());
+        if (!p) {
+            fprintf(stderr, "%s: cannot write %s: %s\n", n->prog, n->pcap, strerror(errno));
+            exit(1);
+        }
+        n->top = p;
+    }
+    if (getrandom(&n->cfg.random_seed, sizeof n->cfg.random_seed, 0) != sizeof n->cfg.random_seed)
+        n->cfg.random_seed = (uint64_t)ustack_clock_wall();
+    n->rt = ustack_rt_start(&n->cfg, n->top);
+    if (!n->rt) {
+        fprintf(stderr, "%s: cannot start the stack: %s\n", n->prog, strerror(errno));
+        exit(1);
+    }
+    n->st = ustack_rt_stack(n->rt);
+}
+
+static void write_counters(struct app_net *n, FILE *f)
+{
+    for (size_t i = 0; i < ustack_counter_count(); i++)
+        fprintf(f, "%s %llu\n", ustack_counter_name(i), (unsigned long long)ustack_counter_value(n->st, i));
+    if (n->fault_link) {
+        struct ustack_fault_stats in, out;
+        ustack_link_fault_stats(n->fault_link, 0, &in);
+        ustack_link_fault_stats(n->fault_link, 1, &out);
+        fprintf(f, "fault_in_dropped %llu\nfault_in_duplicated %llu\nfault_in_reordered %llu\n"
+                   "fault_in_corrupted %llu\nfault_in_delayed %llu\n",
+                (unsigned long long)in.dropped, (unsigned long long)in.duplicated,
+                (unsigned long long)in.reordered, (unsigned long long)in.corrupted,
+                (unsigned long long)in.delayed);
+        fprintf(f, "fault_out_dropped %llu\nfault_out_duplicated %llu\nfault_out_reordered %llu\n"
+                   "fault_out_corrupted %llu\nfault_out_delayed %llu\n",
+                (unsigned long long)out.dropped, (unsigned long long)out.duplicated,
+                (unsigned long long)out.reordered, (unsigned long long)out.corrupted,
+                (unsigned long long)out.delayed);
+    }
+}
+
+void app_net_stop(struct app_net *n, FILE *out)
+{
+    ustack_rt_halt(n->rt);
+    if (out)
+        write_counters(n, out);
+    if (n->stats) {
+        FILE *f = fopen(n->stats, "w");
+        if (f) {
+            write_counters(n, f);
+            fclose(f);
+        } else {
+            fprintf(stderr, "%s: cannot write %s: %s\n", n->prog, n->stats, strerror(errno));
+        }
+    }
+    ustack_rt_stop(n->rt);
+    ustack_link_close(n->top);
+    n->rt = NULL;
+    n->st = NULL;
+}

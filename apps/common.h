@@ -1,0 +1,48 @@
+/*
+ * What every ustack program shares: the network options (--tap, --addr, --gw,
+ * --mac, --mtu, --pcap, fault injection, --seed, --stats), bringing a stack up
+ * on a TAP with the runtime, and printing its counters. Built on the public
+ * API only.
+ */
+#ifndef USTACK_APPS_COMMON_H
+#define USTACK_APPS_COMMON_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <ustack/ustack.h>
+#include <ustack/link.h>
+#include <ustack/runtime.h>
+
+struct app_net {
+    const char *prog;
+    const char *tap;
+    struct ustack_config cfg;
+    const char *pcap;
+    const char *stats;
+    struct ustack_fault_config fault;
+    bool have_fault;
+    bool seed_given;
+    /* Filled by app_net_start(). */
+    struct ustack_link *tap_link, *fault_link, *top;
+    struct ustack_rt *rt;
+    struct ustack *st;
+};
+
+/* Defaults: the TAP and address a program uses in the default topology. */
+void app_net_init(struct app_net *n, const char *prog, const char *tap, const char *addr);
+/* If argv[*i] is a network option, consumes it (and its value) and returns 1;
+ * returns 0 if it is not one; on a bad value prints a message and exits 2. */
+int app_net_option(struct app_net *n, int argc, char **argv, int *i);
+/* Help text for the network options. */
+extern const char app_net_usage[];
+/* Opens the TAP (exit 1 with a hint if it cannot), wraps it, starts the
+ * runtime. */
+void app_net_start(struct app_net *n);
+/* Stops the loop, writes counters to `out` (if not NULL) and to --stats,
+ * destroys the stack and closes the links. */
+void app_net_stop(struct app_net *n, FILE *out);
+
+/* Exits 2 after printing "PROG: msg" and a hint to --help. */
+void app_usage_error(const char *prog, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+
+#endif

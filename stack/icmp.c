@@ -1,0 +1,158 @@
+/*
+ * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests, hands errors that
+ * arrive to the socket they concern, and sends errors (destination
+ * unreachable, time exceeded) under the rules of RFC 1122 3.2.2: never about
+ * an ICMP error, a broadcast, a non-first fragment or an invalid source, and
+ * at most cfg.icmp_err_per_sec per second (token bucket, burst
+ * cfg.icmp_err_burst).
+ */
+#include <errno.h>
+#include <string.h>
+#include "internal.h"
+
+static bool icmp_is_error_type(uint8_t type)
+{
+    return type == ICMP_DEST_UNREACH || type == ICMP_SOURCE_QUENCH || type == ICMP_REDIRECT ||
+           type == ICMP_TIME_EXCEEDED || type == ICMP_PARAM_PROBLEM;
+}
+
+static void icmp_echo_reply(struct ustack *st, struct pbuf *req, const struct ipv4_hdr_info *h)
+{
+    /* The reply carries the request's identifier, sequence and data (RFC 792);
+     * it is built in a fresh buffer with room for the headers below. */
+    struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, req->len);
+    if (!pb)
+        return;
+    memcpy(pb->data, req->data, req->len);
+    pb->data[0] = ICMP_ECHO_REPLY;
+    pb->data[1] = 0;
+    wr16(pb->data + 2, 0);
+    wr16(pb->data + 2, inet_checksum(pb->data, pb->len));
+    COUNT(st, icmp_tx);
+    COUNT(st, icmp_tx_echo_replies);
+    ipv4_output(st, pb, IPPROTO_ICMP_, st->cfg.addr, h->src, 0, false);
+}
+
+/* An error about a datagram we sent: find the socket it concerns from the
+ * quoted header. */
+static void icmp_deliver_error(struct ustack *st, const uint8_t *icmp, size_t len)
+{
+    if (len < ICMP_HDR_LEN + IPV4_HDR_LEN + 8)
+        return;
+    const uint8_t *q = icmp + ICMP_HDR_LEN;
+    size_t qlen = len - ICMP_HDR_LEN;
+    struct ipv4_hdr_info inner;
+    inner.ihl_bytes = (uint8_t)((q[0] & 0x0f) * 4);
+    if (q[0] >> 4 != 4 || inner.ihl_bytes < IPV4_HDR_LEN || inner.ihl_bytes + 8u > qlen)
+        return;
+    inner.proto = q[9];
+    inner.src = rdaddr(q + 12);
+    inner.dst = rdaddr(q + 16);
+    if (!ipv4_is_local(st, inner.src))
+        return;
+    int err;
+    uint8_t type = icmp[0], code = icmp[1];
+    if (type == ICMP_DEST_UNREACH) {
+        switch (code) {
+        case ICMP_UNREACH_NET: err = ENETUNREACH; break;
+        case ICMP_UNREACH_HOST: err = EHOSTUNREACH; break;
+        case ICMP_UNREACH_PROTO: err = ENOPROTOOPT; break;
+        case ICMP_UNREACH_PORT: err = ECONNREFUSED; break;
+        case ICMP_UNREACH_NEEDFRAG: err = EMSGSIZE; break;
+        default: err = EHOSTUNREACH; break;
+        }
+    } else if (type == ICMP_TIME_EXCEEDED) {
+        err = EHOSTUNREACH;
+    } else if (type == ICMP_PARAM_PROBLEM) {
+        err = EPROTO;
+    } else {
+        return; /* source quench and redirect are ignored (RFC 6633, no routing) */
+    }
+    if (inner.proto == IPPROTO_UDP_)
+        udp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
+}
+
+void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h)
+{
+    COUNT(st, icmp_rx);
+    if (pb->len < ICMP_HDR_LEN) {
+        COUNT(st, icmp_drop_short);
+        goto drop;
+    }
+    if (inet_checksum(pb->data, pb->len) != 0) {
+        COUNT(st, icmp_drop_bad_checksum);
+        goto drop;
+    }
+    uint8_t type = pb->data[0];
+    if (type == ICMP_ECHO_REQUEST) {
+        COUNT(st, icmp_rx_echo_requests);
+        if (h->to_broadcast) {
+            /* Like Linux's icmp_echo_ignore_broadcasts (RFC 1122 3.2.2.6 allows it). */
+            COUNT(st, icmp_drop_broadcast_echo);
+            goto drop;
+        }
+        icmp_echo_reply(st, pb, h);
+    } else if (icmp_is_error_type(type)) {
+        COUNT(st, icmp_rx_errors);
+        icmp_deliver_error(st, pb->data, pb->len);
+    }
+    /* Echo replies and everything else went to raw sockets already. */
+drop:
+    pbuf_free(st, pb);
+}
+
+static bool icmp_rate_ok(struct ustack *st)
+{
+    const uint64_t scale = 1000000u; /* tokens are counted in millionths */
+    uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * scale;
+    ustack_time_t dt = st->now - st->icmp_tokens_at;
+    st->icmp_tokens_at = st->now;
+    st->icmp_tokens += dt * st->cfg.icmp_err_per_sec;
+    if (st->icmp_tokens > cap)
+        st->icmp_tokens = cap;
+    if (st->icmp_tokens < scale)
+        return false;
+    st->icmp_tokens -= scale;
+    return true;
+}
+
+void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code)
+{
+    if (orig_len < IPV4_HDR_LEN)
+        return;
+    uint8_t hl = (uint8_t)((orig[0] & 0x0f) * 4);
+    if (hl < IPV4_HDR_LEN || hl > orig_len)
+        return;
+    uint32_t src = rdaddr(orig + 12), dst = rdaddr(orig + 16);
+    uint16_t ff = rd16(orig + 6);
+    /* RFC 1122 3.2.2: no error about an ICMP error, a non-first fragment, a
+     * broadcast, or a source that does not name one host. */
+    bool suppress = (ff & IPV4_OFF_MASK) != 0 || ipv4_is_broadcast(st, dst) || (ntohl_(dst) >> 28) == 0xe ||
+                    src == 0 || ipv4_is_broadcast(st, src) || (ntohl_(src) >> 28) == 0xe;
+    if (!suppress && orig[9] == IPPROTO_ICMP_) {
+        suppress = orig_len < hl + 1u || icmp_is_error_type(orig[hl]);
+    }
+    if (suppress) {
+        COUNT(st, icmp_err_suppressed);
+        return;
+    }
+    if (!icmp_rate_ok(st)) {
+        COUNT(st, icmp_err_rate_limited);
+        return;
+    }
+    /* Quote the header and the first 8 bytes of data (RFC 792). */
+    size_t quote = hl + 8u < orig_len ? hl + 8u : orig_len;
+    struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, ICMP_HDR_LEN + quote);
+    if (!pb)
+        return;
+    uint8_t *p = pb->data;
+    p[0] = type;
+    p[1] = code;
+    wr16(p + 2, 0);
+    wr32(p + 4, 0);
+    memcpy(p + ICMP_HDR_LEN, orig, quote);
+    wr16(p + 2, inet_checksum(p, pb->len));
+    COUNT(st, icmp_tx);
+    COUNT(st, icmp_tx_errors);
+    ipv4_output(st, pb, IPPROTO_ICMP_, st->cfg.addr, src, 0, false);
+}

@@ -1,0 +1,142 @@
+/*
+ * ustack — a user-space TCP/IP stack.
+ *
+ * This is the core interface: a `struct ustack` owns all protocol state. It is
+ * driven from outside: frames are fed in with ustack_input(), time with
+ * ustack_poll(), and the stack says when it next needs to run with
+ * ustack_next_deadline(). The stack never reads the clock and never makes a
+ * system call; frames go out through the `struct ustack_link` it was given.
+ */
+#ifndef USTACK_USTACK_H
+#define USTACK_USTACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Time in microseconds, from an arbitrary origin chosen by whoever drives the
+ * stack (a monotonic clock in the runtime, a virtual clock in the simulator). */
+typedef uint64_t ustack_time_t;
+#define USTACK_TIME_NEVER UINT64_MAX
+#define USTACK_MS(x) ((ustack_time_t)(x) * 1000u)
+#define USTACK_SEC(x) ((ustack_time_t)(x) * 1000000u)
+
+struct ustack;
+struct ustack_link;
+
+/* Tunables with documented defaults; fill with ustack_config_default() and
+ * change what you need before ustack_create(). Addresses are in network byte
+ * order (as in struct in_addr). */
+struct ustack_config {
+    uint8_t mac[6];          /* default: 02:00 followed by the IPv4 address */
+    uint32_t addr;           /* our IPv4 address (network order); required */
+    uint8_t prefix_len;      /* connected subnet, default 24 */
+    uint32_t gateway;        /* default route (network order), 0 = none */
+    uint16_t mtu;            /* link MTU, default 1500 */
+    uint8_t ttl;             /* TTL on output, default 64 */
+    uint64_t random_seed;    /* seeds ephemeral ports, IP ids; the runtime sets
+                              * it from the OS, the simulator from its seed */
+
+    /* ARP (RFC 826 / RFC 1122 2.3.2) */
+    unsigned arp_cache_size;        /* entries, default 64 */
+    unsigned arp_queue_len;         /* packets held per unresolved entry, default 64
+                                     * (a 64 KiB datagram is 45 fragments) */
+    unsigned arp_retries;           /* requests before giving up, default 3 */
+    ustack_time_t arp_retry_us;     /* between requests, default 1 s */
+    ustack_time_t arp_reachable_us; /* reachable -> stale, default 30 s */
+    ustack_time_t arp_stale_gc_us;  /* stale entries removed after, default 60 s */
+    int arp_gratuitous;             /* announce our address on start, default 1 */
+
+    /* IPv4 reassembly (RFC 791 3.2, RFC 1122 3.3.2) */
+    ustack_time_t reasm_timeout_us; /* default 30 s */
+    unsigned reasm_max_datagrams;   /* concurrent reassemblies, default 64 */
+    size_t reasm_max_bytes;         /* bytes held across all of them, default 4 MiB */
+
+    /* ICMP error rate limit: token bucket */
+    unsigned icmp_err_per_sec;      /* default 100 */
+    unsigned icmp_err_burst;        /* default 50 */
+
+    /* Sockets */
+    unsigned max_sockets;           /* default 1024 */
+    size_t udp_rcvbuf;              /* default receive buffer, bytes, default 212992 */
+    size_t udp_sndbuf;              /* default send buffer, bytes, default 212992 */
+};
+
+void ustack_config_default(struct ustack_config *cfg);
+
+/* Creates a stack that sends frames through `link` (borrowed: the caller keeps
+ * it alive and closes it after ustack_destroy()). Returns NULL on bad config
+ * or out of memory. */
+struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link *link);
+void ustack_destroy(struct ustack *st);
+
+/* Feeds one received Ethernet frame (borrowed; copied if kept). The stack's
+ * notion of time is the last value given to ustack_poll(). */
+void ustack_input(struct ustack *st, const uint8_t *frame, size_t len);
+
+/* Advances the stack's clock to `now` (never backwards) and runs every timer
+ * that is due. */
+void ustack_poll(struct ustack *st, ustack_time_t now);
+
+/* When ustack_poll() must next be called, or USTACK_TIME_NEVER. */
+ustack_time_t ustack_next_deadline(const struct ustack *st);
+
+/* The stack's current time (last ustack_poll()). */
+ustack_time_t ustack_now(const struct ustack *st);
+
+const struct ustack_config *ustack_get_config(const struct ustack *st);
+
+/* Counters: every frame handled and every drop, by reason. Index from 0 to
+ * ustack_counter_count() - 1. */
+size_t ustack_counter_count(void);
+const char *ustack_counter_name(size_t i);
+uint64_t ustack_counter_value(const struct ustack *st, size_t i);
+/* Looks a counter up by name; returns 0 if the name is unknown. */
+uint64_t ustack_counter_get(const struct ustack *st, const char *name);
+
+/* Live resources, for leak checks in tests. */
+struct ustack_usage {
+    size_t pbufs;        /* packet buffers alive */
+    size_t timers;       /* timers armed */
+    size_t arp_entries;
+    size_t arp_queued;   /* packets waiting on ARP */
+    size_t reasm_datagrams;
+    size_t reasm_bytes;
+    size_t sockets;
+};
+void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
+
+/* Environment hooks that a runtime installs so that the socket API can block
+ * and be called from other threads. Without them (the simulator, unit tests)
+ * every socket call is non-blocking and single-threaded. The hooks are the
+ * only way the socket layer reaches the OS. */
+struct ustack_env {
+    void *ctx;
+    void (*lock)(void *ctx);
+    void (*unlock)(void *ctx);
+    /* Sleeps until notify() or `deadline` (in stack time), with the lock held
+     * on entry and on return; returns early on spurious wakeups. */
+    void (*wait)(void *ctx, ustack_time_t deadline);
+    /* Wakes every waiter (socket state changed). */
+    void (*notify)(void *ctx);
+    /* Asks the loop to recompute its deadline (a timer was armed). */
+    void (*kick)(void *ctx);
+    /* Current time, for SO_RCVTIMEO and friends. */
+    ustack_time_t (*now)(void *ctx);
+};
+void ustack_set_env(struct ustack *st, const struct ustack_env *env);
+
+/* Formats "a.b.c.d" from a network-order address into buf (>= 16 bytes). */
+const char *ustack_ip_str(uint32_t addr, char *buf);
+/* Parses "a.b.c.d" or "a.b.c.d/len"; returns 0 or -1. len defaults to 32. */
+int ustack_ip_parse(const char *s, uint32_t *addr, uint8_t *prefix_len);
+/* Parses "aa:bb:cc:dd:ee:ff"; returns 0 or -1. */
+int ustack_mac_parse(const char *s, uint8_t mac[6]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,294 @@
+/*
+ * Internal definitions shared by the protocol modules: the stack instance,
+ * packet buffers, timers, counters and the prototypes by which the layers call
+ * each other. Nothing here is part of the public API.
+ */
+#ifndef USTACK_INTERNAL_H
+#define USTACK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ustack/ustack.h>
+#include <ustack/link.h>
+
+#include "wire.h"
+
+/* ------------------------------------------------------------------ counters */
+
+/* Every frame the stack handles ends in exactly one of these, and every drop
+ * has its own reason. Names are printed as they stand here. */
+#define USTACK_COUNTERS(X)                                                     \
+    X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
+    X(eth_drop_short) X(eth_drop_other_mac) X(eth_drop_multicast)             \
+    X(eth_drop_ethertype) X(eth_tx_errors)                                     \
+    X(arp_rx) X(arp_tx_requests) X(arp_tx_replies) X(arp_tx_gratuitous)        \
+    X(arp_drop_short) X(arp_drop_bad_format) X(arp_drop_not_for_us)            \
+    X(arp_resolve_failed) X(arp_drop_queue_full) X(arp_drop_cache_full)        \
+    X(arp_evictions)                                                           \
+    X(ip_rx) X(ip_tx) X(ip_drop_short) X(ip_drop_bad_version)                  \
+    X(ip_drop_bad_ihl) X(ip_drop_bad_len) X(ip_drop_bad_checksum)              \
+    X(ip_drop_not_for_us) X(ip_drop_bad_src) X(ip_drop_unknown_proto)          \
+    X(ip_drop_no_route) X(ip_drop_df_too_big) X(ip_drop_frag_bad)              \
+    X(ip_drop_frag_too_big) X(ip_frags_rx) X(ip_frags_tx) X(ip_tx_fragmented)  \
+    X(ip_reasm_ok) X(ip_reasm_timeout) X(ip_reasm_evicted)                     \
+    X(ip_reasm_overlap) X(ip_reasm_dup)                                        \
+    X(icmp_rx) X(icmp_tx) X(icmp_rx_echo_requests) X(icmp_tx_echo_replies)     \
+    X(icmp_rx_errors) X(icmp_tx_errors) X(icmp_drop_short)                     \
+    X(icmp_drop_bad_checksum) X(icmp_drop_broadcast_echo)                      \
+    X(icmp_err_rate_limited) X(icmp_err_suppressed)                            \
+    X(udp_rx) X(udp_tx) X(udp_drop_short) X(udp_drop_bad_len)                  \
+    X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
+    X(udp_rx_zero_checksum)                                                    \
+    X(raw_rx) X(raw_tx) X(raw_drop_rcvbuf) X(raw_drop_bad_hdrincl)            \
+    X(pbuf_alloc_failed)
+
+enum ustack_counter_id {
+#define X(name) CNT_##name,
+    USTACK_COUNTERS(X)
+#undef X
+    CNT__COUNT
+};
+
+#define COUNT(st, name) ((st)->counters[CNT_##name]++)
+#define COUNT_ADD(st, name, n) ((st)->counters[CNT_##name] += (n))
+
+/* ------------------------------------------------------------ packet buffers */
+
+/* One contiguous buffer with headroom so that each layer prepends its header
+ * without copying. Ownership moves with the pointer: a function that takes a
+ * pbuf consumes it (frees it or passes it on) unless its comment says
+ * otherwise. */
+struct pbuf {
+    struct pbuf *next;   /* queue link, for whoever owns the buffer */
+    uint8_t *data;       /* first valid byte */
+    size_t len;          /* valid bytes from data */
+    size_t cap;          /* bytes in buf[] */
+    int owner_sock;      /* socket that sent it (for errors), or -1 */
+    bool looped;         /* sent by us to ourselves */
+    /* Metadata filled by the receive path. */
+    uint32_t src_addr, dst_addr; /* network order */
+    uint16_t src_port;           /* host order */
+    uint8_t buf[];
+};
+
+/* Headroom enough for Ethernet + IPv4 (with options) + a transport header. */
+#define PBUF_HEADROOM 128
+
+struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len);
+void pbuf_free(struct ustack *st, struct pbuf *pb);
+/* Prepends n bytes; returns the new start or NULL if the headroom is short. */
+uint8_t *pbuf_push(struct pbuf *pb, size_t n);
+/* Removes n bytes from the front; returns the new start or NULL. */
+uint8_t *pbuf_pull(struct pbuf *pb, size_t n);
+size_t pbuf_headroom(const struct pbuf *pb);
+
+/* A FIFO of pbufs. */
+struct pbuf_queue {
+    struct pbuf *head, *tail;
+    size_t count, bytes;
+};
+void pbuf_queue_push(struct pbuf_queue *q, struct pbuf *pb);
+struct pbuf *pbuf_queue_pop(struct pbuf_queue *q);
+void pbuf_queue_free(struct ustack *st, struct pbuf_queue *q);
+
+/* ------------------------------------------------------------------- timers */
+
+/* A timer is embedded in the object it serves; the stack keeps armed timers in
+ * a binary min-heap ordered by expiry, so arming, cancelling and finding the
+ * next deadline are O(log n) / O(1) whatever the number of timers. */
+struct timer;
+typedef void (*timer_fn)(struct ustack *st, struct timer *t);
+struct timer {
+    ustack_time_t when;
+    timer_fn fn;
+    size_t heap_index; /* position in the heap, TIMER_IDLE when not armed */
+};
+#define TIMER_IDLE ((size_t)-1)
+
+struct timer_heap {
+    struct timer **items;
+    size_t len, cap;
+};
+
+void timer_init(struct timer *t, timer_fn fn);
+/* Arms (or re-arms) t to fire at `when`. Returns 0 or -ENOMEM. */
+int timer_arm(struct ustack *st, struct timer *t, ustack_time_t when);
+void timer_cancel(struct ustack *st, struct timer *t);
+static inline bool timer_armed(const struct timer *t) { return t->heap_index != TIMER_IDLE; }
+void timer_run_due(struct ustack *st, ustack_time_t now);
+void timer_heap_free(struct timer_heap *h);
+
+/* --------------------------------------------------------------------- ARP */
+
+enum arp_state { ARP_FREE = 0, ARP_INCOMPLETE, ARP_REACHABLE, ARP_STALE };
+
+struct arp_entry {
+    enum arp_state state;
+    uint32_t ip;              /* network order */
+    uint8_t mac[6];
+    unsigned tries;           /* requests sent while incomplete */
+    ustack_time_t updated;    /* last confirmation */
+    struct timer timer;       /* retry while incomplete, aging otherwise */
+    struct pbuf_queue pending;/* IP packets waiting for resolution */
+};
+
+struct arp_cache {
+    struct arp_entry *entries;
+    unsigned size;
+};
+
+int arp_init(struct ustack *st);
+void arp_fini(struct ustack *st);
+void arp_input(struct ustack *st, struct pbuf *pb);
+/* Sends an IP packet (pb holds the IP header and payload) to next hop `nh`,
+ * resolving its MAC first if needed. Consumes pb. */
+void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh);
+void arp_announce(struct ustack *st);
+const struct arp_entry *arp_cache_lookup(const struct ustack *st, uint32_t ip);
+
+/* ---------------------------------------------------------------- Ethernet */
+
+void eth_input(struct ustack *st, struct pbuf *pb);
+/* Prepends the Ethernet header and transmits. Consumes pb. */
+void eth_output(struct ustack *st, struct pbuf *pb, const uint8_t dst[6], uint16_t ethertype);
+
+/* -------------------------------------------------------------------- IPv4 */
+
+/* A parsed IPv4 header, host order except the addresses. */
+struct ipv4_hdr_info {
+    uint8_t ihl_bytes;
+    uint8_t tos;
+    uint16_t total_len;
+    uint16_t id;
+    bool df, mf;
+    uint16_t frag_off_bytes;
+    uint8_t ttl;
+    uint8_t proto;
+    uint32_t src, dst;
+    bool to_broadcast;
+};
+
+struct reasm_frag {
+    struct reasm_frag *next;  /* sorted by start */
+    uint32_t start, end;      /* payload byte range [start, end) */
+    uint8_t data[];
+};
+
+struct reasm_datagram {
+    struct reasm_datagram *next;  /* list in arrival order (oldest first) */
+    struct reasm_datagram *prev;
+    uint32_t src, dst;
+    uint16_t id;
+    uint8_t proto;
+    bool have_last;
+    bool have_first;
+    uint32_t total;           /* payload length, known once the last fragment came */
+    uint32_t covered;         /* payload bytes held (fragments never overlap) */
+    uint32_t max_end;         /* highest end offset seen */
+    unsigned nfrags;
+    size_t mem;               /* bytes charged against cfg.reasm_max_bytes */
+    struct reasm_frag *frags;
+    uint8_t first_hdr[60 + 8];/* header + 8 bytes of the first fragment, for ICMP */
+    uint16_t first_hdr_len;
+    struct timer timer;
+};
+
+struct reasm_state {
+    struct reasm_datagram *oldest, *newest;
+    size_t count, bytes;
+};
+
+void ipv4_input(struct ustack *st, struct pbuf *pb);
+/* Sends pb (transport header + payload) to dst with protocol `proto`: builds
+ * the IP header, routes, fragments to the MTU (unless df) and hands each piece
+ * to ARP. Consumes pb. Returns 0 or -errno (-ENETUNREACH, -EMSGSIZE, -ENOMEM). */
+int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst,
+                uint8_t ttl, bool df);
+/* Sends a datagram whose IP header is already in pb (IP_HDRINCL); the header
+ * has been checked by the caller. Consumes pb. */
+int ipv4_output_hdrincl(struct ustack *st, struct pbuf *pb);
+bool ipv4_is_local(const struct ustack *st, uint32_t addr);
+bool ipv4_is_broadcast(const struct ustack *st, uint32_t addr);
+/* Next hop for dst, or 0 when unreachable. */
+uint32_t ipv4_route(const struct ustack *st, uint32_t dst);
+uint16_t ipv4_next_id(struct ustack *st);
+/* Reassembly (ipv4_frag.c). Takes a fragment (pb: full IP datagram, header
+ * included) and returns the complete datagram, header included, when the
+ * last piece arrives; NULL otherwise. Consumes pb. */
+struct pbuf *ipv4_reasm_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
+void ipv4_reasm_fini(struct ustack *st);
+/* Fragmentation (ipv4_frag.c): pb holds a complete datagram with its header;
+ * sends it in MTU-sized pieces to next hop nh. Consumes pb. */
+int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh);
+
+/* -------------------------------------------------------------------- ICMP */
+
+void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
+/* Sends an ICMP error about the datagram in `orig` (full IP datagram, header
+ * included; borrowed) unless RFC 1122 3.2.2 forbids it or the rate limit is
+ * reached. */
+void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code);
+
+/* ------------------------------------------------------------- UDP and raw */
+
+void udp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
+/* Hands an ICMP error about a UDP datagram we sent to the socket concerned. */
+void udp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
+                    int err);
+/* Gives every raw socket bound to the datagram's protocol a copy (pb is the
+ * whole datagram, header included; borrowed). Returns how many took it. */
+int raw_input(struct ustack *st, const struct pbuf *pb, const struct ipv4_hdr_info *h);
+
+/* ----------------------------------------------------------------- sockets */
+
+struct sock;
+int sock_init(struct ustack *st);
+size_t sock_count(const struct ustack *st);
+void sock_fini(struct ustack *st);
+/* Marks that the socket layer's state changed (waiters must be woken). */
+void sock_wakeup(struct ustack *st);
+/* ARP gave up on a packet sent by socket `s`. */
+void sock_report_error(struct ustack *st, int s, int err);
+
+/* Pseudo-random numbers for ports, IP ids and (later) ISN keys. Seeded from
+ * cfg.random_seed, so a simulated run is reproducible. */
+uint64_t ustack_random(struct ustack *st);
+
+/* ----------------------------------------------------------- the stack */
+
+struct ustack {
+    struct ustack_config cfg;
+    struct ustack_link *link;
+    struct ustack_env env;
+    bool have_env;
+
+    ustack_time_t now;
+    bool started;
+
+    uint32_t netmask;      /* network order */
+    uint32_t bcast;        /* subnet broadcast, network order */
+    uint16_t ip_id;
+
+    struct timer_heap timers;
+    struct arp_cache arp;
+    struct reasm_state reasm;
+
+    /* ICMP error token bucket (tokens scaled by 1e6 per second). */
+    uint64_t icmp_tokens;
+    ustack_time_t icmp_tokens_at;
+
+    struct sock_table *socks;
+    bool sock_events;      /* set when socket state changed since last notify */
+
+    uint64_t rng;          /* splitmix64 state, from cfg.random_seed */
+    struct pbuf_queue loopback; /* datagrams to ourselves, fed back on poll */
+
+    size_t pbufs_live;
+    uint64_t counters[CNT__COUNT];
+
+    /* Scratch frame buffer for output. */
+    uint8_t txbuf[USTACK_FRAME_MAX];
+};
+
+#endif

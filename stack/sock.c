@@ -1,0 +1,655 @@
+/*
+ * The socket API (ustack/socket.h): BSD-named calls over the per-stack socket
+ * table. Each call takes the stack lock through the runtime's hooks, works on
+ * the socket state, and when it has to wait (blocking recv, poll) sleeps on
+ * the runtime's condition variable until the loop thread reports that socket
+ * state changed. Without a runtime every call is non-blocking.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sock.h"
+
+/* ------------------------------------------------------------ table */
+
+int sock_init(struct ustack *st)
+{
+    struct sock_table *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->n = st->cfg.max_sockets;
+    t->s = calloc(t->n, sizeof *t->s);
+    if (!t->s) {
+        free(t);
+        return -ENOMEM;
+    }
+    for (int i = 0; i < SOCK_PORT_BUCKETS; i++)
+        t->port_bucket[i] = -1;
+    t->raw_head = -1;
+    st->socks = t;
+    return 0;
+}
+
+static void sock_release(struct ustack *st, struct sock *s);
+
+void sock_fini(struct ustack *st)
+{
+    struct sock_table *t = st->socks;
+    if (!t)
+        return;
+    for (unsigned i = 0; i < t->n; i++)
+        if (t->s[i].used)
+            sock_release(st, &t->s[i]);
+    free(t->s);
+    free(t);
+    st->socks = NULL;
+}
+
+size_t sock_count(const struct ustack *st)
+{
+    return st->socks ? st->socks->used : 0;
+}
+
+struct sock *sock_get(struct ustack *st, int fd)
+{
+    struct sock_table *t = st->socks;
+    if (fd < 0 || (unsigned)fd >= t->n || !t->s[fd].used)
+        return NULL;
+    return &t->s[fd];
+}
+
+int sock_number(const struct ustack *st, const struct sock *s)
+{
+    return (int)(s - st->socks->s);
+}
+
+void sock_wakeup(struct ustack *st)
+{
+    st->sock_events = true;
+}
+
+void sock_report_error(struct ustack *st, int fd, int err)
+{
+    struct sock *s = sock_get(st, fd);
+    if (!s)
+        return;
+    s->so_error = err;
+    sock_wakeup(st);
+}
+
+static int *sock_chain_head(struct ustack *st, struct sock *s)
+{
+    if (s->type == SOCK_RAW)
+        return &st->socks->raw_head;
+    return &st->socks->port_bucket[s->lport % SOCK_PORT_BUCKETS];
+}
+
+static void sock_chain_add(struct ustack *st, struct sock *s)
+{
+    int *head = sock_chain_head(st, s);
+    s->next_in_bucket = *head;
+    *head = sock_number(st, s);
+}
+
+static void sock_chain_remove(struct ustack *st, struct sock *s)
+{
+    int fd = sock_number(st, s);
+    for (int *p = sock_chain_head(st, s); *p >= 0; p = &st->socks->s[*p].next_in_bucket) {
+        if (*p == fd) {
+            *p = s->next_in_bucket;
+            return;
+        }
+    }
+}
+
+static void sock_release(struct ustack *st, struct sock *s)
+{
+    if (s->bound || s->type == SOCK_RAW)
+        sock_chain_remove(st, s);
+    pbuf_queue_free(st, &s->rxq);
+    uint32_t gen = s->gen + 1;
+    memset(s, 0, sizeof *s);
+    s->gen = gen;
+    st->socks->used--;
+}
+
+struct sock *udp_sock_lookup(struct ustack *st, uint16_t lport, uint32_t laddr, uint32_t raddr, uint16_t rport)
+{
+    struct sock *best = NULL;
+    int best_score = -1;
+    for (int i = st->socks->port_bucket[lport % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket) {
+        struct sock *s = &st->socks->s[i];
+        if (s->lport != lport)
+            continue;
+        int score = 0;
+        if (s->laddr) {
+            if (s->laddr != laddr)
+                continue;
+            score += 1;
+        }
+        if (s->connected) {
+            if (s->raddr != raddr || s->rport != rport)
+                continue;
+            score += 2;
+        }
+        if (score > best_score) {
+            best = s;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+int sock_rx_enqueue(struct ustack *st, struct sock *s, struct pbuf *pb)
+{
+    size_t charge = pb->len + SOCK_RX_OVERHEAD;
+    if (s->shut_rd || s->rx_charge + charge > s->rcvbuf) {
+        pbuf_free(st, pb);
+        return -ENOBUFS;
+    }
+    s->rx_charge += charge;
+    pbuf_queue_push(&s->rxq, pb);
+    sock_wakeup(st);
+    return 0;
+}
+
+/* ------------------------------------------------------------ locking */
+
+static void api_lock(struct ustack *st)
+{
+    if (st->have_env && st->env.lock)
+        st->env.lock(st->env.ctx);
+}
+
+/* Unlocks and, if the call changed socket state, wakes other waiters and the
+ * loop (which may have packets to send or timers to arm). */
+static void api_unlock(struct ustack *st)
+{
+    if (st->have_env) {
+        if (st->sock_events && st->env.notify) {
+            st->sock_events = false;
+            st->env.notify(st->env.ctx);
+        }
+        if (st->env.unlock)
+            st->env.unlock(st->env.ctx);
+    }
+}
+
+static ustack_time_t api_now(struct ustack *st)
+{
+    return st->have_env && st->env.now ? st->env.now(st->env.ctx) : st->now;
+}
+
+static bool api_can_block(struct ustack *st, const struct sock *s, int flags)
+{
+    return st->have_env && st->env.wait && !s->nonblock && !(flags & MSG_DONTWAIT);
+}
+
+/* Sleeps until notified or `deadline`. Returns 0 if the socket is still the
+ * same one, -EBADF if it was closed meanwhile, -EAGAIN on timeout. */
+static int api_wait(struct ustack *st, struct sock *s, uint32_t gen, ustack_time_t deadline)
+{
+    if (deadline != USTACK_TIME_NEVER && api_now(st) >= deadline)
+        return -EAGAIN;
+    st->env.wait(st->env.ctx, deadline);
+    if (!s->used || s->gen != gen)
+        return -EBADF;
+    return 0;
+}
+
+#define API_RETURN(st, rc)                                                     \
+    do {                                                                       \
+        long rc_ = (rc);                                                       \
+        api_unlock(st);                                                        \
+        if (rc_ < 0) {                                                         \
+            errno = (int)-rc_;                                                 \
+            return -1;                                                         \
+        }                                                                      \
+        return rc_;                                                            \
+    } while (0)
+
+#define API_SOCK(st, fd, s)                                                    \
+    api_lock(st);                                                              \
+    struct sock *s = sock_get(st, fd);                                         \
+    if (!s)                                                                    \
+        API_RETURN(st, -EBADF)
+
+/* ------------------------------------------------------------ addresses */
+
+static int sockaddr_in_get(const struct sockaddr *sa, socklen_t len, uint32_t *addr, uint16_t *port)
+{
+    if (!sa || len < (socklen_t)sizeof(struct sockaddr_in))
+        return -EINVAL;
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+    if (sin->sin_family != AF_INET)
+        return -EAFNOSUPPORT;
+    *addr = sin->sin_addr.s_addr;
+    *port = ntohs(sin->sin_port);
+    return 0;
+}
+
+static void sockaddr_in_put(struct sockaddr *sa, socklen_t *len, uint32_t addr, uint16_t port)
+{
+    if (!sa || !len)
+        return;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof sin);
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = addr;
+    sin.sin_port = htons(port);
+    socklen_t n = *len < (socklen_t)sizeof sin ? *len : (socklen_t)sizeof sin;
+    memcpy(sa, &sin, n);
+    *len = sizeof sin;
+}
+
+static bool udp_port_in_use(struct ustack *st, uint16_t port, uint32_t laddr, bool reuse)
+{
+    for (int i = st->socks->port_bucket[port % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket) {
+        struct sock *o = &st->socks->s[i];
+        if (o->lport != port)
+            continue;
+        if (o->laddr && laddr && o->laddr != laddr)
+            continue;
+        if (reuse && o->reuseaddr)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static int sock_bind_port(struct ustack *st, struct sock *s, uint32_t laddr, uint16_t port)
+{
+    if (port == 0) {
+        /* Ephemeral: start at a random point of the range and probe. */
+        unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+        unsigned start = (unsigned)(ustack_random(st) % span);
+        for (unsigned k = 0; k < span; k++) {
+            uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + k) % span);
+            if (!udp_port_in_use(st, p, laddr, false)) {
+                port = p;
+                break;
+            }
+        }
+        if (port == 0)
+            return -EADDRINUSE;
+    } else if (udp_port_in_use(st, port, laddr, s->reuseaddr)) {
+        return -EADDRINUSE;
+    }
+    s->laddr = laddr;
+    s->lport = port;
+    s->bound = true;
+    sock_chain_add(st, s);
+    return 0;
+}
+
+int sock_bind_port_any(struct ustack *st, struct sock *s)
+{
+    return sock_bind_port(st, s, 0, 0);
+}
+
+/* ------------------------------------------------------------ calls */
+
+int us_socket(struct ustack *st, int domain, int type, int protocol)
+{
+    bool nonblock = type & SOCK_NONBLOCK;
+    type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (domain != AF_INET) {
+        errno = EAFNOSUPPORT;
+        return -1;
+    }
+    if (type == SOCK_DGRAM) {
+        if (protocol != 0 && protocol != IPPROTO_UDP) {
+            errno = EPROTONOSUPPORT;
+            return -1;
+        }
+        protocol = IPPROTO_UDP;
+    } else if (type == SOCK_RAW) {
+        if (protocol <= 0 || protocol > 255) {
+            errno = EPROTONOSUPPORT;
+            return -1;
+        }
+    } else {
+        errno = ESOCKTNOSUPPORT;
+        return -1;
+    }
+    api_lock(st);
+    struct sock_table *t = st->socks;
+    for (unsigned i = 0; i < t->n; i++) {
+        struct sock *s = &t->s[i];
+        if (s->used)
+            continue;
+        uint32_t gen = s->gen;
+        memset(s, 0, sizeof *s);
+        s->gen = gen;
+        s->used = true;
+        s->type = type;
+        s->proto = protocol;
+        s->nonblock = nonblock;
+        s->rcvbuf = st->cfg.udp_rcvbuf;
+        s->sndbuf = st->cfg.udp_sndbuf;
+        s->next_in_bucket = -1;
+        s->hdrincl = type == SOCK_RAW && protocol == IPPROTO_RAW;
+        if (type == SOCK_RAW)
+            sock_chain_add(st, s);
+        t->used++;
+        API_RETURN(st, (long)i);
+    }
+    API_RETURN(st, -EMFILE);
+}
+
+int us_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    uint32_t a;
+    uint16_t port;
+    API_SOCK(st, fd, s);
+    int rc = sockaddr_in_get(addr, len, &a, &port);
+    if (rc < 0)
+        API_RETURN(st, rc);
+    if (a != 0 && !ipv4_is_local(st, a) && !ipv4_is_broadcast(st, a))
+        API_RETURN(st, -EADDRNOTAVAIL);
+    if (s->bound)
+        API_RETURN(st, -EINVAL);
+    if (s->type == SOCK_RAW) {
+        s->laddr = a;
+        s->bound = true;
+        API_RETURN(st, 0);
+    }
+    API_RETURN(st, sock_bind_port(st, s, a, port));
+}
+
+int us_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
+{
+    uint32_t a;
+    uint16_t port;
+    API_SOCK(st, fd, s);
+    if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+        s->connected = false; /* dissolve the association, as on Linux */
+        s->raddr = 0;
+        s->rport = 0;
+        API_RETURN(st, 0);
+    }
+    int rc = sockaddr_in_get(addr, len, &a, &port);
+    if (rc < 0)
+        API_RETURN(st, rc);
+    if (s->type == SOCK_DGRAM) {
+        if (port == 0)
+            API_RETURN(st, -EINVAL);
+        if (ipv4_is_broadcast(st, a) && !s->broadcast)
+            API_RETURN(st, -EACCES);
+        if (!s->bound && (rc = sock_bind_port(st, s, 0, 0)) < 0)
+            API_RETURN(st, rc);
+    }
+    if (ipv4_route(st, a) == 0 && !ipv4_is_local(st, a))
+        API_RETURN(st, -ENETUNREACH);
+    s->raddr = a;
+    s->rport = port;
+    s->connected = true;
+    API_RETURN(st, 0);
+}
+
+ssize_t us_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
+                  socklen_t tolen)
+{
+    (void)flags;
+    uint32_t dst;
+    uint16_t dport;
+    API_SOCK(st, fd, s);
+    if (s->shut_wr)
+        API_RETURN(st, -EPIPE);
+    if (s->so_error) {
+        int err = s->so_error;
+        s->so_error = 0;
+        API_RETURN(st, -err);
+    }
+    if (to) {
+        int rc = sockaddr_in_get(to, tolen, &dst, &dport);
+        if (rc < 0)
+            API_RETURN(st, rc);
+    } else if (s->connected) {
+        dst = s->raddr;
+        dport = s->rport;
+    } else {
+        API_RETURN(st, -EDESTADDRREQ);
+    }
+    if (!buf && len)
+        API_RETURN(st, -EFAULT);
+    if (s->type == SOCK_RAW)
+        API_RETURN(st, raw_output(st, s, buf, len, dst));
+    API_RETURN(st, udp_output(st, s, buf, len, dst, dport));
+}
+
+ssize_t us_send(struct ustack *st, int fd, const void *buf, size_t len, int flags)
+{
+    return us_sendto(st, fd, buf, len, flags, NULL, 0);
+}
+
+ssize_t us_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags, struct sockaddr *from,
+                    socklen_t *fromlen)
+{
+    API_SOCK(st, fd, s);
+    uint32_t gen = s->gen;
+    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    for (;;) {
+        struct pbuf *pb = s->rxq.head;
+        if (pb) {
+            size_t n = pb->len < len ? pb->len : len;
+            if (n)
+                memcpy(buf, pb->data, n);
+            sockaddr_in_put(from, fromlen, pb->src_addr, s->type == SOCK_RAW ? 0 : pb->src_port);
+            size_t full = pb->len;
+            if (!(flags & MSG_PEEK)) {
+                pbuf_queue_pop(&s->rxq);
+                s->rx_charge -= full + SOCK_RX_OVERHEAD;
+                pbuf_free(st, pb);
+            }
+            API_RETURN(st, (long)((flags & MSG_TRUNC) ? full : n));
+        }
+        if (s->so_error) {
+            int err = s->so_error;
+            s->so_error = 0;
+            API_RETURN(st, -err);
+        }
+        if (s->shut_rd)
+            API_RETURN(st, 0);
+        if (!api_can_block(st, s, flags))
+            API_RETURN(st, -EAGAIN);
+        int rc = api_wait(st, s, gen, deadline);
+        if (rc < 0)
+            API_RETURN(st, rc);
+    }
+}
+
+ssize_t us_recv(struct ustack *st, int fd, void *buf, size_t len, int flags)
+{
+    return us_recvfrom(st, fd, buf, len, flags, NULL, NULL);
+}
+
+int us_shutdown(struct ustack *st, int fd, int how)
+{
+    API_SOCK(st, fd, s);
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        API_RETURN(st, -EINVAL);
+    if (!s->connected)
+        API_RETURN(st, -ENOTCONN);
+    if (how != SHUT_WR)
+        s->shut_rd = true;
+    if (how != SHUT_RD)
+        s->shut_wr = true;
+    sock_wakeup(st);
+    API_RETURN(st, 0);
+}
+
+int us_close(struct ustack *st, int fd)
+{
+    API_SOCK(st, fd, s);
+    sock_release(st, s);
+    sock_wakeup(st); /* threads blocked on it return EBADF */
+    API_RETURN(st, 0);
+}
+
+int us_set_nonblocking(struct ustack *st, int fd, int on)
+{
+    API_SOCK(st, fd, s);
+    s->nonblock = on != 0;
+    API_RETURN(st, 0);
+}
+
+static int opt_int(const void *val, socklen_t len, int *out)
+{
+    if (!val || len < (socklen_t)sizeof(int))
+        return -EINVAL;
+    memcpy(out, val, sizeof(int));
+    return 0;
+}
+
+static int opt_timeval(const void *val, socklen_t len, ustack_time_t *out)
+{
+    struct timeval tv;
+    if (!val || len < (socklen_t)sizeof tv)
+        return -EINVAL;
+    memcpy(&tv, val, sizeof tv);
+    if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+        return -EDOM;
+    *out = (ustack_time_t)tv.tv_sec * 1000000u + (ustack_time_t)tv.tv_usec;
+    return 0;
+}
+
+/* Like Linux: the kernel doubles the value for bookkeeping overhead. */
+static size_t buf_size(int v)
+{
+    size_t n = v < 1024 ? 2048 : (size_t)v * 2;
+    return n > (64u << 20) ? (64u << 20) : n;
+}
+
+int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *val, socklen_t len)
+{
+    int v = 0, rc;
+    API_SOCK(st, fd, s);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+        rc = opt_timeval(val, len, name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us);
+        API_RETURN(st, rc);
+    }
+    if ((rc = opt_int(val, len, &v)) < 0)
+        API_RETURN(st, rc);
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_RCVBUF: s->rcvbuf = buf_size(v); break;
+        case SO_SNDBUF: s->sndbuf = buf_size(v); break;
+        case SO_REUSEADDR: s->reuseaddr = v != 0; break;
+        case SO_BROADCAST: s->broadcast = v != 0; break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_IP) {
+        switch (name) {
+        case IP_HDRINCL:
+            if (s->type != SOCK_RAW)
+                API_RETURN(st, -ENOPROTOOPT);
+            s->hdrincl = v != 0;
+            break;
+        case IP_TTL:
+            if (v < -1 || v > 255 || v == 0)
+                API_RETURN(st, -EINVAL);
+            s->ttl = v < 0 ? 0 : (uint8_t)v;
+            break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else {
+        API_RETURN(st, -ENOPROTOOPT);
+    }
+    API_RETURN(st, 0);
+}
+
+int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, socklen_t *len)
+{
+    int v;
+    API_SOCK(st, fd, s);
+    if (!val || !len)
+        API_RETURN(st, -EFAULT);
+    if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
+        ustack_time_t us = name == SO_RCVTIMEO ? s->rcvtimeo_us : s->sndtimeo_us;
+        struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (suseconds_t)(us % 1000000u)};
+        if (*len < (socklen_t)sizeof tv)
+            API_RETURN(st, -EINVAL);
+        memcpy(val, &tv, sizeof tv);
+        *len = sizeof tv;
+        API_RETURN(st, 0);
+    }
+    if (level == SOL_SOCKET) {
+        switch (name) {
+        case SO_ERROR: v = s->so_error; s->so_error = 0; break;
+        case SO_TYPE: v = s->type; break;
+        case SO_RCVBUF: v = (int)s->rcvbuf; break;
+        case SO_SNDBUF: v = (int)s->sndbuf; break;
+        case SO_REUSEADDR: v = s->reuseaddr; break;
+        case SO_BROADCAST: v = s->broadcast; break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_IP) {
+        switch (name) {
+        case IP_HDRINCL: v = s->hdrincl; break;
+        case IP_TTL: v = s->ttl ? s->ttl : st->cfg.ttl; break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else {
+        API_RETURN(st, -ENOPROTOOPT);
+    }
+    if (*len < (socklen_t)sizeof v)
+        API_RETURN(st, -EINVAL);
+    memcpy(val, &v, sizeof v);
+    *len = sizeof v;
+    API_RETURN(st, 0);
+}
+
+int us_getsockname(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+    API_SOCK(st, fd, s);
+    if (!addr || !len)
+        API_RETURN(st, -EFAULT);
+    sockaddr_in_put(addr, len, s->laddr, s->lport);
+    API_RETURN(st, 0);
+}
+
+int us_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len)
+{
+    API_SOCK(st, fd, s);
+    if (!addr || !len)
+        API_RETURN(st, -EFAULT);
+    if (!s->connected)
+        API_RETURN(st, -ENOTCONN);
+    sockaddr_in_put(addr, len, s->raddr, s->rport);
+    API_RETURN(st, 0);
+}
+
+static short sock_revents(struct sock *s, short events)
+{
+    short r = 0;
+    if ((events & POLLIN) && (s->rxq.head || s->shut_rd))
+        r |= POLLIN;
+    if ((events & POLLOUT) && !s->shut_wr)
+        r |= POLLOUT;
+    if (s->so_error)
+        r |= POLLERR;
+    if (s->shut_rd && s->shut_wr)
+        r |= POLLHUP;
+    return r;
+}
+
+int us_poll(struct ustack *st, struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    api_lock(st);
+    ustack_time_t deadline = timeout_ms < 0 ? USTACK_TIME_NEVER : api_now(st) + USTACK_MS(timeout_ms);
+    for (;;) {
+        int ready = 0;
+        for (nfds_t i = 0; i < n; i++) {
+            struct sock *s = sock_get(st, fds[i].fd);
+            fds[i].revents = s ? sock_revents(s, fds[i].events) : (fds[i].fd < 0 ? 0 : POLLNVAL);
+            if (fds[i].revents)
+                ready++;
+        }
+        if (ready || timeout_ms == 0 || !st->have_env || !st->env.wait)
+            API_RETURN(st, ready);
+        if (deadline != USTACK_TIME_NEVER && api_now(st) >= deadline)
+            API_RETURN(st, 0);
+        st->env.wait(st->env.ctx, deadline);
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every integration test (tests/integration/test_*.sh and test_*.py) and
+# prints their summaries plus one overall line. Needs root (namespaces, TAPs).
+set -uo pipefail
+cd "$(dirname "$0")"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "integration tests need root (network namespaces, TAP devices)"
+    echo "integration: 0 passed, 1 failed"
+    exit 1
+fi
+pass=0 fail=0
+for t in test_*.sh test_*.py; do
+    [ -e "$t" ] || continue
+    echo "=== $t"
+    case "$t" in
+        *.py) out=$(/usr/bin/python3 "$t" 2>&1) ;;
+        *) out=$(bash "$t" 2>&1) ;;
+    esac
+    rc=$?
+    echo "$out"
+    line=$(echo "$out" | grep -E '^integration: [0-9]+ passed, [0-9]+ failed' | tail -1)
+    if [ -n "$line" ]; then
+        p=$(echo "$line" | sed -E 's/integration: ([0-9]+) passed.*/\1/')
+        f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    else
+        p=0 f=1
+    fi
+    [ $rc -ne 0 ] && [ "$f" -eq 0 ] && f=1
+    pass=$((pass + p)); fail=$((fail + f))
+done
+echo "=== all integration tests"
+echo "integration: $pass passed, $fail failed"
+[ $fail -eq 0 ]

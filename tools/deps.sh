@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ustack needs that are missing. As root it runs
+# apt-get itself (updating the package lists first); otherwise it prints the
+# exact command to run.
+set -euo pipefail
+
+pkgs=(
+    gcc clang make pkg-config check        # build, unit tests
+    libclang-rt-14-dev                     # libFuzzer and the sanitizers' runtime
+    iproute2 iputils-ping iputils-arping   # namespace, TAP, ping, arping
+    curl socat netcat-openbsd tcpdump      # integration tests
+    nftables                               # kernel-side loss without netem
+    python3 python3-scapy                  # crafted and malformed packets
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "ustack needs these Debian packages; as root run:"
+    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
+    exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: done"

@@ -31,7 +31,7 @@ LIB_A := $(BUILD)/lib/libustack.a
 LIB_SO := $(BUILD)/lib/libustack.so
 
 APP_COMMON := $(BUILD)/obj/apps/common.o
-APPS := ustackd ustack-ping
+APPS := ustackd ustack-ping ustack-raw
 APP_BINS := $(APPS:%=$(BUILD)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)

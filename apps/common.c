@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include "common.h"
 
 const char app_net_usage[] =
@@ -195,6 +196,32 @@ void app_net_start(struct app_net *n)
         exit(1);
     }
     n->st = ustack_rt_stack(n->rt);
+}
+
+struct drain_state {
+    size_t queued;
+    uint64_t failed;
+};
+
+static void drain_probe(struct ustack *st, void *arg)
+{
+    struct drain_state *d = arg;
+    struct ustack_usage u;
+    ustack_get_usage(st, &u);
+    d->queued = u.arp_queued;
+    d->failed = ustack_counter_get(st, "arp_resolve_failed");
+}
+
+int app_net_drain(struct app_net *n, int max_ms)
+{
+    struct drain_state d;
+    ustack_rt_locked(n->rt, drain_probe, &d);
+    uint64_t failed0 = d.failed;
+    for (int waited = 0; d.queued > 0 && waited < max_ms; waited += 5) {
+        nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+        ustack_rt_locked(n->rt, drain_probe, &d);
+    }
+    return d.queued == 0 && d.failed == failed0 ? 0 : -1;
 }
 
 static void write_counters(struct app_net *n, FILE *f)

@@ -38,6 +38,10 @@ extern const char app_net_usage[];
 /* Opens the TAP (exit 1 with a hint if it cannot), wraps it, starts the
  * runtime. */
 void app_net_start(struct app_net *n);
+/* Waits (at most max_ms) until no packet waits for address resolution, so
+ * that what was sent has left before the program exits. Returns 0, or -1 if
+ * resolution failed or time ran out. */
+int app_net_drain(struct app_net *n, int max_ms);
 /* Stops the loop, writes counters to `out` (if not NULL) and to --stats,
  * destroys the stack and closes the links. */
 void app_net_stop(struct app_net *n, FILE *out);

@@ -110,7 +110,7 @@ static void arp_request(struct ustack *st, uint32_t ip, const uint8_t *eth_dst)
     arp_send(st, ARP_OP_REQUEST, eth_dst, mac_zero, ip, st->cfg.addr);
 }
 
-/* Gratuitous ARP (RFC 5227 2.4 announcement): a request for our own address,
+/* Gratuitous ARP (RFC 5227 2.3 announcement): a request for our own address,
  * so that neighbours update any stale mapping. */
 void arp_announce(struct ustack *st)
 {
@@ -146,8 +146,7 @@ static void arp_timer_fired(struct ustack *st, struct timer *t)
         COUNT(st, arp_resolve_failed);
         struct pbuf *pb;
         while ((pb = pbuf_queue_pop(&e->pending))) {
-            if (pb->owner_sock >= 0)
-                sock_report_error(st, pb->owner_sock, EHOSTUNREACH);
+            sock_report_error(st, pb, EHOSTUNREACH);
             pbuf_free(st, pb);
         }
         arp_entry_clear(st, e);
@@ -185,8 +184,13 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
         e = arp_alloc(st);
         if (!e) {
             COUNT(st, arp_drop_cache_full);
-            if (pb->owner_sock >= 0)
-                sock_report_error(st, pb->owner_sock, ENOBUFS);
+            sock_report_error(st, pb, ENOBUFS);
+            pbuf_free(st, pb);
+            return;
+        }
+        if (timer_arm(st, &e->timer, st->now + st->cfg.arp_retry_us) < 0) {
+            /* Without its timer the entry could never retry nor expire. */
+            sock_report_error(st, pb, ENOBUFS);
             pbuf_free(st, pb);
             return;
         }
@@ -195,12 +199,11 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
         e->tries = 1;
         e->updated = st->now;
         arp_request(st, nh, mac_broadcast);
-        timer_arm(st, &e->timer, st->now + st->cfg.arp_retry_us);
     }
     if (e->pending.count >= st->cfg.arp_queue_len) {
+        /* RFC 1122 2.3.2.2: keep the latest; the oldest goes. */
         COUNT(st, arp_drop_queue_full);
-        pbuf_free(st, pb);
-        return;
+        pbuf_free(st, pbuf_queue_pop(&e->pending));
     }
     pbuf_queue_push(&e->pending, pb);
 }

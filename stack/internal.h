@@ -20,7 +20,7 @@
  * has its own reason. Names are printed as they stand here. */
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
-    X(eth_drop_short) X(eth_drop_other_mac) X(eth_drop_multicast)             \
+    X(eth_drop_short) X(eth_drop_oversize) X(eth_drop_other_mac) X(eth_drop_multicast)             \
     X(eth_drop_ethertype) X(eth_tx_errors)                                     \
     X(arp_rx) X(arp_tx_requests) X(arp_tx_replies) X(arp_tx_gratuitous)        \
     X(arp_drop_short) X(arp_drop_bad_format) X(arp_drop_not_for_us)            \
@@ -65,6 +65,7 @@ struct pbuf {
     size_t len;          /* valid bytes from data */
     size_t cap;          /* bytes in buf[] */
     int owner_sock;      /* socket that sent it (for errors), or -1 */
+    uint32_t owner_gen;  /* that socket's generation: a reused number is not it */
     bool looped;         /* sent by us to ourselves */
     /* Metadata filled by the receive path. */
     uint32_t src_addr, dst_addr; /* network order */
@@ -248,8 +249,8 @@ size_t sock_count(const struct ustack *st);
 void sock_fini(struct ustack *st);
 /* Marks that the socket layer's state changed (waiters must be woken). */
 void sock_wakeup(struct ustack *st);
-/* ARP gave up on a packet sent by socket `s`. */
-void sock_report_error(struct ustack *st, int s, int err);
+/* ARP gave up on a packet sent by the socket that owns pb (if still open). */
+void sock_report_error(struct ustack *st, const struct pbuf *pb, int err);
 
 /* Pseudo-random numbers for ports, IP ids and (later) ISN keys. Seeded from
  * cfg.random_seed, so a simulated run is reproducible. */

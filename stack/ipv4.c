@@ -22,6 +22,8 @@ bool ipv4_is_broadcast(const struct ustack *st, uint32_t addr)
 
 uint32_t ipv4_route(const struct ustack *st, uint32_t dst)
 {
+    if (dst == 0)
+        return 0; /* "this host" is never a destination on the wire */
     if (ipv4_is_broadcast(st, dst) || (dst & st->netmask) == (st->cfg.addr & st->netmask))
         return dst;
     return st->cfg.gateway; /* 0 when there is no default route */

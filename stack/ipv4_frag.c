@@ -156,7 +156,8 @@ struct pbuf *ipv4_reasm_input(struct ustack *st, struct pbuf *pb, const struct i
         r->newest = d;
         r->count++;
         r->bytes += d->mem;
-        timer_arm(st, &d->timer, st->now + st->cfg.reasm_timeout_us);
+        if (timer_arm(st, &d->timer, st->now + st->cfg.reasm_timeout_us) < 0)
+            goto drop_datagram; /* never held without its timeout */
     }
 
     /* The last fragment fixes the length; nothing may contradict it. */
@@ -257,6 +258,7 @@ int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh)
         wr16(p + 10, 0);
         wr16(p + 10, inet_checksum(p, IPV4_HDR_LEN));
         f->owner_sock = pb->owner_sock;
+        f->owner_gen = pb->owner_gen;
         COUNT(st, ip_frags_tx);
         arp_output_ip(st, f, nh);
     }

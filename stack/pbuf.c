@@ -22,6 +22,7 @@ struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len)
     pb->data = pb->buf + headroom;
     pb->len = len;
     pb->owner_sock = -1;
+    pb->owner_gen = 0;
     pb->looped = false;
     pb->src_addr = pb->dst_addr = 0;
     pb->src_port = 0;

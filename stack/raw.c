@@ -65,7 +65,7 @@ static ssize_t raw_output_hdrincl(struct ustack *st, struct sock *s, const uint8
         wraddr(p + 12, st->cfg.addr);
     wr16(p + 10, 0);
     wr16(p + 10, inet_checksum(p, hl));
-    pb->owner_sock = sock_number(st, s);
+    sock_tag_owner(st, s, pb);
     COUNT(st, raw_tx);
     int rc = ipv4_output_hdrincl(st, pb);
     return rc < 0 ? rc : (ssize_t)len;
@@ -84,7 +84,7 @@ ssize_t raw_output(struct ustack *st, struct sock *s, const void *buf, size_t le
         return -ENOBUFS;
     if (len)
         memcpy(pb->data, buf, len);
-    pb->owner_sock = sock_number(st, s);
+    sock_tag_owner(st, s, pb);
     uint32_t src = s->laddr && !ipv4_is_broadcast(st, s->laddr) ? s->laddr : st->cfg.addr;
     COUNT(st, raw_tx);
     int rc = ipv4_output(st, pb, (uint8_t)s->proto, src, dst, s->ttl, false);

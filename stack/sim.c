@@ -88,7 +88,14 @@ struct ustack *ustack_sim_add(struct ustack_sim *sim, const struct ustack_config
         node.link = node.fault;
     }
 
-    node.st = ustack_create(cfg, node.link);
+    /* A stack without a seed of its own draws one from the simulation's, so a
+     * run stays a function of the simulation seed alone. */
+    struct ustack_config c = *cfg;
+    if (c.random_seed == 0) {
+        uint64_t x = sim->seed ^ (0x5eedULL + sim->n);
+        c.random_seed = splitmix64(&x);
+    }
+    node.st = ustack_create(&c, node.link);
     if (!node.st)
         goto fail_link;
 

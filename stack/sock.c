@@ -68,10 +68,10 @@ void sock_wakeup(struct ustack *st)
     st->sock_events = true;
 }
 
-void sock_report_error(struct ustack *st, int fd, int err)
+void sock_report_error(struct ustack *st, const struct pbuf *pb, int err)
 {
-    struct sock *s = sock_get(st, fd);
-    if (!s)
+    struct sock *s = sock_get(st, pb->owner_sock);
+    if (!s || s->gen != pb->owner_gen)
         return;
     s->so_error = err;
     sock_wakeup(st);
@@ -159,6 +159,14 @@ static void api_lock(struct ustack *st)
 {
     if (st->have_env && st->env.lock)
         st->env.lock(st->env.ctx);
+    /* The loop thread may have slept for a while: what this call sends and
+     * arms must carry the time of now, not of the loop's last wake-up. Only
+     * the clock moves here; due timers still run on the loop. */
+    if (st->have_env && st->env.now) {
+        ustack_time_t now = st->env.now(st->env.ctx);
+        if (now > st->now)
+            st->now = now;
+    }
 }
 
 /* Unlocks and, if the call changed socket state, wakes other waiters and the
@@ -280,6 +288,12 @@ static int sock_bind_port(struct ustack *st, struct sock *s, uint32_t laddr, uin
     s->bound = true;
     sock_chain_add(st, s);
     return 0;
+}
+
+void sock_tag_owner(struct ustack *st, const struct sock *s, struct pbuf *pb)
+{
+    pb->owner_sock = sock_number(st, s);
+    pb->owner_gen = s->gen;
 }
 
 int sock_bind_port_any(struct ustack *st, struct sock *s)
@@ -427,6 +441,8 @@ ssize_t us_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags,
                     socklen_t *fromlen)
 {
     API_SOCK(st, fd, s);
+    if (!buf && len)
+        API_RETURN(st, -EFAULT);
     uint32_t gen = s->gen;
     ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
     for (;;) {

@@ -47,6 +47,8 @@ struct sock_table {
 
 struct sock *sock_get(struct ustack *st, int fd);
 int sock_number(const struct ustack *st, const struct sock *s);
+/* Marks pb as sent by s, so that a later failure (ARP) reaches s. */
+void sock_tag_owner(struct ustack *st, const struct sock *s, struct pbuf *pb);
 /* Binds s to an ephemeral port on any address. */
 int sock_bind_port_any(struct ustack *st, struct sock *s);
 /* The UDP socket bound to lport that best matches the datagram (connected

@@ -110,7 +110,7 @@ void ustack_input(struct ustack *st, const uint8_t *frame, size_t len)
         return;
     }
     if (len > USTACK_FRAME_MAX) {
-        COUNT(st, eth_drop_short);
+        COUNT(st, eth_drop_oversize);
         return;
     }
     struct pbuf *pb = pbuf_alloc(st, 0, len);

@@ -88,7 +88,7 @@ ssize_t udp_output(struct ustack *st, struct sock *s, const void *buf, size_t le
         memcpy(u + UDP_HDR_LEN, buf, len);
     uint16_t c = csum_fold(csum_partial(u, ulen, csum_pseudo(src, dst, IPPROTO_UDP_, ulen)));
     wr16(u + 6, c ? c : 0xffff); /* zero means "no checksum" on the wire */
-    pb->owner_sock = sock_number(st, s);
+    sock_tag_owner(st, s, pb);
     COUNT(st, udp_tx);
     int rc = ipv4_output(st, pb, IPPROTO_UDP_, src, dst, s->ttl, false);
     return rc < 0 ? rc : (ssize_t)len;

@@ -37,8 +37,9 @@ struct ustack_config {
     uint32_t gateway;        /* default route (network order), 0 = none */
     uint16_t mtu;            /* link MTU, default 1500 */
     uint8_t ttl;             /* TTL on output, default 64 */
-    uint64_t random_seed;    /* seeds ephemeral ports, IP ids; the runtime sets
-                              * it from the OS, the simulator from its seed */
+    uint64_t random_seed;    /* seeds ephemeral ports and IP ids; the programs
+                              * set it from getrandom(), the simulator derives
+                              * it from its own seed when left 0 */
 
     /* ARP (RFC 826 / RFC 1122 2.3.2) */
     unsigned arp_cache_size;        /* entries, default 64 */

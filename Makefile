@@ -30,8 +30,8 @@ LIB_PIC := $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 LIB_A := $(BUILD)/lib/libustack.a
 LIB_SO := $(BUILD)/lib/libustack.so
 
-APP_COMMON := $(BUILD)/obj/apps/common.o
-APPS := ustackd ustack-ping ustack-raw
+APP_COMMON := $(BUILD)/obj/apps/common.o $(BUILD)/obj/apps/util.o
+APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk
 APP_BINS := $(APPS:%=$(BUILD)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -60,6 +60,8 @@ $(LIB_A): $(LIB_OBJ)
 $(LIB_SO): $(LIB_PIC)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libustack.so.0 -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o
 
 $(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)

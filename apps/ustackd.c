@@ -1,6 +1,7 @@
 /*
- * ustackd: a host on a TAP device. It answers ARP and ping and runs a UDP echo
- * service on port 7, until SIGINT or SIGTERM; then it prints its counters.
+ * ustackd: a host on a TAP device. It answers ARP and ping, runs a UDP echo
+ * service on port 7 and, with --services, TCP echo, discard, chargen and HTTP,
+ * until SIGINT or SIGTERM; then it prints its counters.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <ustack/socket.h>
 #include "common.h"
+#include "services.h"
 
 struct udp_echo {
     struct ustack *st;
@@ -35,8 +37,11 @@ static void *udp_echo_main(void *arg)
 
 static void usage(void)
 {
-    printf("usage: ustackd [--tap NAME] [--addr A.B.C.D/LEN] [options]\n"
+    printf("usage: ustackd [--tap NAME] [--addr A.B.C.D/LEN] [--services LIST] [--http-root DIR] [options]\n"
            "A user-space TCP/IP host on a TAP device: answers ARP and ping, echoes UDP on port 7.\n"
+           "  --services LIST   TCP services, comma-separated: echo (7), discard (9),\n"
+           "                    chargen (19), http (80), or all\n"
+           "  --http-root DIR   files the HTTP server serves (besides /bytes/N and PUT /upload)\n"
            "Prints 'ustackd: ready' when up; SIGINT/SIGTERM stop it and print its counters.\n"
            "Defaults: --tap tap0 --addr 10.0.0.2/24.\n\n%s",
            app_net_usage);
@@ -46,14 +51,29 @@ int main(int argc, char **argv)
 {
     struct app_net net;
     app_net_init(&net, "ustackd", "tap0", "10.0.0.2/24");
+    const char *services = NULL, *http_root = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage();
             return 0;
         }
-        if (!app_net_option(&net, argc, argv, &i))
-            app_usage_error("ustackd", "unknown argument '%s'", argv[i]);
+        if (app_net_option(&net, argc, argv, &i))
+            continue;
+        if (strcmp(argv[i], "--services") == 0 || strcmp(argv[i], "--http-root") == 0) {
+            if (i + 1 >= argc)
+                app_usage_error("ustackd", "%s needs a value", argv[i]);
+            if (argv[i][2] == 's')
+                services = argv[++i];
+            else
+                http_root = argv[++i];
+            continue;
+        }
+        app_usage_error("ustackd", "unknown argument '%s'", argv[i]);
     }
+    unsigned mask;
+    if (services && services_parse(services, &mask) < 0)
+        app_usage_error("ustackd", "--services wants a list of echo,discard,chargen,http (or all), not '%s'",
+                        services);
 
     /* Signals are taken synchronously by the main thread only. */
     sigset_t sigs;
@@ -73,6 +93,13 @@ int main(int argc, char **argv)
         return 1;
     }
     pthread_create(&echo.thread, NULL, udp_echo_main, &echo);
+    struct services *sv = NULL;
+    if (services && !(sv = services_start(net.st, services, http_root))) {
+        us_close(net.st, echo.fd);
+        pthread_join(echo.thread, NULL);
+        app_net_stop(&net, NULL);
+        return 1;
+    }
 
     printf("ustackd: ready\n");
     fflush(stdout);
@@ -80,6 +107,7 @@ int main(int argc, char **argv)
     int sig;
     sigwait(&sigs, &sig);
 
+    services_stop(sv);
     us_close(net.st, echo.fd);
     pthread_join(echo.thread, NULL);
     app_net_stop(&net, stdout);

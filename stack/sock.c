@@ -401,6 +401,24 @@ int us_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t
     API_RETURN(st, 0);
 }
 
+int us_listen(struct ustack *st, int fd, int backlog)
+{
+    (void)backlog;
+    API_SOCK(st, fd, s);
+    (void)s;
+    API_RETURN(st, -EOPNOTSUPP); /* datagram and raw sockets do not listen */
+}
+
+int us_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    (void)addr;
+    (void)len;
+    (void)flags;
+    API_SOCK(st, fd, s);
+    (void)s;
+    API_RETURN(st, -EOPNOTSUPP);
+}
+
 ssize_t us_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
                   socklen_t tolen)
 {

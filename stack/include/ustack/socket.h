@@ -33,6 +33,9 @@ extern "C" {
 int us_socket(struct ustack *st, int domain, int type, int protocol);
 int us_bind(struct ustack *st, int s, const struct sockaddr *addr, socklen_t len);
 int us_connect(struct ustack *st, int s, const struct sockaddr *addr, socklen_t len);
+int us_listen(struct ustack *st, int s, int backlog);
+/* flags may carry SOCK_NONBLOCK for the new socket. */
+int us_accept(struct ustack *st, int s, struct sockaddr *addr, socklen_t *len, int flags);
 ssize_t us_sendto(struct ustack *st, int s, const void *buf, size_t len, int flags,
                   const struct sockaddr *to, socklen_t tolen);
 ssize_t us_send(struct ustack *st, int s, const void *buf, size_t len, int flags);

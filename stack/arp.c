@@ -203,6 +203,10 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
     if (e->pending.count >= st->cfg.arp_queue_len) {
         /* RFC 1122 2.3.2.2: keep the latest; the oldest goes. */
         COUNT(st, arp_drop_queue_full);
+        if (!e->pending.head) {
+            pbuf_free(st, pb); /* a queue of length 0 holds nothing */
+            return;
+        }
         pbuf_free(st, pbuf_queue_pop(&e->pending));
     }
     pbuf_queue_push(&e->pending, pb);

@@ -13,7 +13,7 @@ void eth_input(struct ustack *st, struct pbuf *pb)
     const uint8_t *h = pb->data;
     if (memcmp(h, st->cfg.mac, 6) != 0) {
         if (memcmp(h, eth_broadcast, 6) == 0) {
-            /* broadcast: accepted */
+            pb->link_bcast = true; /* accepted; never answered with an ICMP error */
         } else if (h[0] & 1) {
             COUNT(st, eth_drop_multicast);
             goto drop;

@@ -67,6 +67,7 @@ struct pbuf {
     int owner_sock;      /* socket that sent it (for errors), or -1 */
     uint32_t owner_gen;  /* that socket's generation: a reused number is not it */
     bool looped;         /* sent by us to ourselves */
+    bool link_bcast;     /* received in a link-layer broadcast frame */
     /* Metadata filled by the receive path. */
     uint32_t src_addr, dst_addr; /* network order */
     uint16_t src_port;           /* host order */
@@ -168,6 +169,7 @@ struct ipv4_hdr_info {
     uint8_t proto;
     uint32_t src, dst;
     bool to_broadcast;
+    bool link_bcast;          /* came as a link-layer broadcast (no ICMP errors) */
 };
 
 struct reasm_frag {
@@ -184,6 +186,7 @@ struct reasm_datagram {
     uint8_t proto;
     bool have_last;
     bool have_first;
+    bool first_link_bcast;    /* the first fragment came as a link-layer broadcast */
     uint32_t total;           /* payload length, known once the last fragment came */
     uint32_t covered;         /* payload bytes held (fragments never overlap) */
     uint32_t max_end;         /* highest end offset seen */

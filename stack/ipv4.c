@@ -61,6 +61,7 @@ static int ipv4_parse(struct ustack *st, const uint8_t *p, size_t len, struct ip
     h->src = rdaddr(p + 12);
     h->dst = rdaddr(p + 16);
     h->to_broadcast = ipv4_is_broadcast(st, h->dst);
+    h->link_bcast = false;
     return 0;
 }
 
@@ -75,6 +76,7 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
     }
     /* Ethernet may pad: the IP total length is the truth. */
     pb->len = h.total_len;
+    h.link_bcast = pb->link_bcast;
     if (!ipv4_is_local(st, h.dst) && !h.to_broadcast) {
         COUNT(st, ip_drop_not_for_us);
         goto drop;
@@ -95,6 +97,7 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
             COUNT(st, ip_drop_frag_bad);
             goto drop;
         }
+        h.link_bcast = pb->link_bcast;
     }
     pb->src_addr = h.src;
     pb->dst_addr = h.dst;
@@ -112,7 +115,7 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
         if (raw_taken)
             goto drop; /* delivered; nothing else to do */
         COUNT(st, ip_drop_unknown_proto);
-        if (!h.to_broadcast)
+        if (!h.to_broadcast && !h.link_bcast) /* RFC 1122 3.2.2 */
             icmp_send_error(st, pb->data, pb->len, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTO);
         goto drop;
     }

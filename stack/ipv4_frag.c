@@ -61,7 +61,7 @@ static void reasm_timer_fired(struct ustack *st, struct timer *t)
 {
     struct reasm_datagram *d = (struct reasm_datagram *)((char *)t - offsetof(struct reasm_datagram, timer));
     COUNT(st, ip_reasm_timeout);
-    if (d->have_first)
+    if (d->have_first && !d->first_link_bcast) /* RFC 1122 3.2.2 */
         icmp_send_error(st, d->first_hdr, d->first_hdr_len, ICMP_TIME_EXCEEDED, ICMP_TIMXCEED_REASM);
     reasm_free(st, d);
 }
@@ -109,6 +109,7 @@ static struct pbuf *reasm_complete(struct ustack *st, struct reasm_datagram *d)
         wr16(p + 10, inet_checksum(p, hl));
         for (struct reasm_frag *f = d->frags; f; f = f->next)
             memcpy(p + hl + f->start, f->data, f->end - f->start);
+        pb->link_bcast = d->first_link_bcast;
         COUNT(st, ip_reasm_ok);
     } else {
         COUNT(st, ip_drop_frag_too_big);
@@ -209,6 +210,7 @@ struct pbuf *ipv4_reasm_input(struct ustack *st, struct pbuf *pb, const struct i
     }
     if (start == 0) {
         d->have_first = true;
+        d->first_link_bcast = pb->link_bcast;
         size_t n = h->ihl_bytes + (len < 8 ? len : 8);
         memcpy(d->first_hdr, pb->data, n);
         d->first_hdr_len = (uint16_t)n;

@@ -24,6 +24,7 @@ struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len)
     pb->owner_sock = -1;
     pb->owner_gen = 0;
     pb->looped = false;
+    pb->link_bcast = false;
     pb->src_addr = pb->dst_addr = 0;
     pb->src_port = 0;
     st->pbufs_live++;

@@ -30,7 +30,7 @@ void udp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h
     struct sock *s = udp_sock_lookup(st, dport, h->dst, h->src, sport);
     if (!s) {
         COUNT(st, udp_drop_no_port);
-        if (!h->to_broadcast) {
+        if (!h->to_broadcast && !h->link_bcast) { /* RFC 1122 3.2.2 */
             /* icmp_send_error wants the whole datagram: step back over the
              * IP header, which is still in front of the payload. */
             pbuf_push(pb, h->ihl_bytes);

@@ -1,2 +1,11 @@
 /* Every Check suite, one line each: the runner in main.c builds them all. */
 SUITE(checksum)
+SUITE(eth)
+SUITE(arp)
+SUITE(ipv4)
+SUITE(ipv4_frag)
+SUITE(icmp)
+SUITE(udp)
+SUITE(raw)
+SUITE(timer)
+SUITE(sim)

@@ -222,6 +222,10 @@ struct ustack_rt *ustack_rt_start(const struct ustack_config *cfg, struct ustack
         goto fail_efd;
     }
 
+    /* Start the stack now (its announcement goes out first), before any
+     * application thread can send through it. */
+    ustack_poll(rt->st, ustack_clock_now());
+
     struct ustack_env env = {
         .ctx = rt,
         .lock = env_lock,

@@ -5,15 +5,18 @@
 #   ns_up                 create $NS (br0 10.0.0.1/24, tap0, tap1)
 #   ustackd_start ARGS    start ustackd on tap0 as 10.0.0.2, wait for "ready"
 #   ustackd_stop          SIGTERM it and wait; counters land in $USTACKD_OUT
+#                         (a non-zero exit status counts as a failure)
 #   counter NAME          a counter from the last stopped ustackd
 #   check "what" CMD...   run CMD, count a pass or a failure
 #   wait_for SECS CMD...  poll CMD until it succeeds or SECS pass
 #   finish                print "integration: N passed, N failed", exit 0/1
+#   check_eq/check_ge/check_range, bg_start, tcpdump_start/stop, pcap_count:
+#                         see below
 
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-BIN=$ROOT/build/bin
+BIN=${USTACK_BIN:-$ROOT/build/bin}  # USTACK_BIN: test another build (e.g. ASan)
 NS=ust$$$(printf '%04x' $RANDOM)
 WORK=$(mktemp -d /tmp/ustack-it.XXXXXX)
 USTACKD_PID=
@@ -67,6 +70,12 @@ ustackd_stop() {
     wait "$USTACKD_PID"
     local rc=$?
     USTACKD_PID=
+    if [ $rc -ne 0 ]; then
+        # A crash, a sanitizer report (USTACK_BIN=an ASan build) or a bad exit.
+        FAIL=$((FAIL + 1))
+        echo "FAIL: ustackd exited with status $rc"
+        tail -20 "$WORK/ustackd.err" | sed 's/^/  | /'
+    fi
     return $rc
 }
 
@@ -87,3 +96,43 @@ finish() {
     echo "integration: $PASS passed, $FAIL failed"
     [ "$FAIL" -eq 0 ]
 }
+
+# Checks that print what they saw, so a failure says why:
+#   check_eq "what" ACTUAL EXPECTED      equal (compared as strings)
+#   check_ge "what" ACTUAL MIN           integer >= MIN
+#   check_range "what" ACTUAL LO HI      LO <= number <= HI (decimals allowed)
+check_eq() { check "$1 (got ${2:-?}, want $3)" [ "${2:-x}" = "$3" ]; }
+check_ge() { check "$1 (got ${2:-?}, want >= $3)" [ "${2:-0}" -ge "$3" ]; }
+check_range() {
+    check "$1 (got ${2:-?}, want $3..$4)" awk -v x="${2:-}" -v lo="$3" -v hi="$4" \
+        'BEGIN { exit !(x != "" && x + 0 >= lo + 0 && x + 0 <= hi + 0) }'
+}
+
+# counter NAME FILE reads the same `name value` lines from FILE: a program's
+# --stats FILE, or a copy of $USTACKD_OUT kept from an earlier run.
+
+# Starts a background command inside $NS, output in $WORK/NAME.out/.err; its
+# pid lands in BG_PID. cleanup() kills whatever is left in the namespace.
+bg_start() {
+    local name=$1; shift
+    ip netns exec "$NS" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    BG_PID=$!
+}
+
+# tcpdump on br0 inside $NS writing FILE; returns once it is capturing.
+TCPDUMP_PID=
+tcpdump_start() {
+    local file=$1; shift
+    bg_start tcpdump tcpdump -i br0 -nn --immediate-mode -U -w "$file" "$@"
+    TCPDUMP_PID=$BG_PID
+    wait_for 10 grep -q 'listening on' "$WORK/tcpdump.err"
+}
+tcpdump_stop() {
+    [ -n "$TCPDUMP_PID" ] || return 0
+    kill -INT "$TCPDUMP_PID" 2>/dev/null
+    wait "$TCPDUMP_PID" 2>/dev/null
+    TCPDUMP_PID=
+}
+
+# Lines of `tcpdump -r FILE -nn` matching the extended regex RE.
+pcap_count() { tcpdump -r "$1" -nn 2>/dev/null | grep -cE "$2"; }

@@ -20,6 +20,7 @@ static const uint8_t mac_broadcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 static const uint8_t mac_zero[6];
 
 static void arp_timer_fired(struct ustack *st, struct timer *t);
+static void arp_announce_fired(struct ustack *st, struct timer *t);
 
 int arp_init(struct ustack *st)
 {
@@ -29,6 +30,7 @@ int arp_init(struct ustack *st)
         return -ENOMEM;
     for (unsigned i = 0; i < st->arp.size; i++)
         timer_init(&st->arp.entries[i].timer, arp_timer_fired);
+    timer_init(&st->arp.announce_timer, arp_announce_fired);
     return 0;
 }
 
@@ -45,6 +47,7 @@ void arp_fini(struct ustack *st)
 {
     if (!st->arp.entries)
         return;
+    timer_cancel(st, &st->arp.announce_timer);
     for (unsigned i = 0; i < st->arp.size; i++)
         arp_entry_clear(st, &st->arp.entries[i]);
     free(st->arp.entries);
@@ -111,11 +114,31 @@ static void arp_request(struct ustack *st, uint32_t ip, const uint8_t *eth_dst)
 }
 
 /* Gratuitous ARP (RFC 5227 2.3 announcement): a request for our own address,
- * so that neighbours update any stale mapping. */
-void arp_announce(struct ustack *st)
+ * so that neighbours update any stale mapping. The RFC sends ANNOUNCE_NUM (2)
+ * of them ANNOUNCE_INTERVAL (2 s) apart; the second also covers a link that
+ * was not yet forwarding when the first left (a bridge port whose carrier has
+ * just come up drops frames until it notices). */
+#define ARP_ANNOUNCE_INTERVAL_US USTACK_SEC(2)
+
+static void arp_announce(struct ustack *st)
 {
     COUNT(st, arp_tx_gratuitous);
     arp_send(st, ARP_OP_REQUEST, mac_broadcast, mac_zero, st->cfg.addr, st->cfg.addr);
+    if (--st->arp.announce_left > 0)
+        timer_arm(st, &st->arp.announce_timer, st->now + ARP_ANNOUNCE_INTERVAL_US);
+}
+
+static void arp_announce_fired(struct ustack *st, struct timer *t)
+{
+    (void)t;
+    arp_announce(st);
+}
+
+void arp_announce_start(struct ustack *st)
+{
+    st->arp.announce_left = st->cfg.arp_gratuitous > 0 ? (unsigned)st->cfg.arp_gratuitous : 0;
+    if (st->arp.announce_left)
+        arp_announce(st);
 }
 
 static void arp_set_reachable(struct ustack *st, struct arp_entry *e, const uint8_t *mac)

@@ -138,6 +138,8 @@ struct arp_entry {
 struct arp_cache {
     struct arp_entry *entries;
     unsigned size;
+    struct timer announce_timer; /* next announcement (RFC 5227 2.3) */
+    unsigned announce_left;
 };
 
 int arp_init(struct ustack *st);
@@ -146,7 +148,8 @@ void arp_input(struct ustack *st, struct pbuf *pb);
 /* Sends an IP packet (pb holds the IP header and payload) to next hop `nh`,
  * resolving its MAC first if needed. Consumes pb. */
 void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh);
-void arp_announce(struct ustack *st);
+/* Starts the start-up announcements (cfg.arp_gratuitous of them). */
+void arp_announce_start(struct ustack *st);
 const struct arp_entry *arp_cache_lookup(const struct ustack *st, uint32_t ip);
 
 /* ---------------------------------------------------------------- Ethernet */

@@ -21,7 +21,7 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->arp_retry_us = USTACK_SEC(1);
     cfg->arp_reachable_us = USTACK_SEC(30);
     cfg->arp_stale_gc_us = USTACK_SEC(60);
-    cfg->arp_gratuitous = 1;
+    cfg->arp_gratuitous = 2;
     cfg->reasm_timeout_us = USTACK_SEC(30);
     cfg->reasm_max_datagrams = 64;
     cfg->reasm_max_bytes = 4u << 20;
@@ -127,8 +127,7 @@ void ustack_poll(struct ustack *st, ustack_time_t now)
     if (!st->started) {
         st->started = true;
         st->icmp_tokens_at = st->now;
-        if (st->cfg.arp_gratuitous)
-            arp_announce(st);
+        arp_announce_start(st);
     }
     timer_run_due(st, st->now);
     /* Datagrams we sent to ourselves: delivered here, never recursively. A

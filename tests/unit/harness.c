@@ -57,6 +57,7 @@ void h_config(struct ustack_config *cfg)
     cfg->gateway = GW_IP;
     memcpy(cfg->mac, OUR_MAC, 6);
     cfg->random_seed = 1;
+    cfg->arp_gratuitous = 1; /* one announcement: tests step time freely */
 }
 
 struct h *h_new_cfg(const struct ustack_config *cfg, unsigned flags)

@@ -144,6 +144,31 @@ START_TEST(gratuitous_arp_sent_on_first_poll_only)
 }
 END_TEST
 
+START_TEST(two_announcements_two_seconds_apart_by_default)
+{
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.arp_gratuitous = 2; /* the default, RFC 5227 ANNOUNCE_NUM */
+    struct h *t = h_new_cfg(&cfg, H_NO_START);
+    h_time(t, 0);
+    struct pkt p;
+    h_expect_arp(t, &p, ARP_OP_REQUEST);
+    ck_assert_uint_eq(arp_spa(&p), OUR_IP);
+    ck_assert_uint_eq(arp_tpa(&p), OUR_IP);
+    h_time(t, USTACK_SEC(2) - 1);
+    h_expect_none(t);
+    h_time(t, USTACK_SEC(2));
+    h_expect_arp(t, &p, ARP_OP_REQUEST);
+    ck_assert_uint_eq(arp_spa(&p), OUR_IP);
+    ck_assert_uint_eq(arp_tpa(&p), OUR_IP);
+    ck_assert_mem_eq(p.eth_dst, BCAST_MAC, 6);
+    h_step(t, USTACK_SEC(100));
+    h_expect_none(t);
+    ck_assert_uint_eq(h_cnt(t, "arp_tx_gratuitous"), 2);
+    h_done(t);
+}
+END_TEST
+
 START_TEST(gratuitous_arp_not_sent_when_disabled)
 {
     struct ustack_config cfg;
@@ -557,6 +582,7 @@ Suite *suite_arp(void)
     tcase_add_test(tc, merge_rule_updates_existing_entry_even_when_not_for_us);
     tcase_add_test(tc, merge_rule_completes_a_pending_resolution);
     tcase_add_test(tc, gratuitous_arp_sent_on_first_poll_only);
+    tcase_add_test(tc, two_announcements_two_seconds_apart_by_default);
     tcase_add_test(tc, gratuitous_arp_not_sent_when_disabled);
     tcase_add_test(tc, first_send_broadcasts_request_and_queues_until_reply);
     tcase_add_test(tc, arp_request_retried_three_times_then_fails);

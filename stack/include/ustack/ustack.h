@@ -49,7 +49,9 @@ struct ustack_config {
     ustack_time_t arp_retry_us;     /* between requests, default 1 s */
     ustack_time_t arp_reachable_us; /* reachable -> stale, default 30 s */
     ustack_time_t arp_stale_gc_us;  /* stale entries removed after, default 60 s */
-    int arp_gratuitous;             /* announce our address on start, default 1 */
+    int arp_gratuitous;             /* announcements of our address on start, each
+                                     * ANNOUNCE_INTERVAL (2 s) apart; default 2
+                                     * (RFC 5227 2.3 ANNOUNCE_NUM); 0 = none */
 
     /* IPv4 reassembly (RFC 791 3.2, RFC 1122 3.3.2) */
     ustack_time_t reasm_timeout_us; /* default 30 s */

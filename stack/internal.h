@@ -18,6 +18,27 @@
 
 /* Every frame the stack handles ends in exactly one of these, and every drop
  * has its own reason. Names are printed as they stand here. */
+/* TCP's, named for the event or the reason a segment was dropped. */
+#define TCP_COUNTERS(X)                                                            \
+    X(tcp_rx) X(tcp_tx) X(tcp_rx_bytes) X(tcp_tx_bytes)                            \
+    X(tcp_drop_short) X(tcp_drop_bad_offset) X(tcp_drop_bad_checksum)              \
+    X(tcp_drop_bad_options) X(tcp_drop_broadcast) X(tcp_drop_bad_port)             \
+    X(tcp_rx_closed_port) X(tcp_tx_rst) X(tcp_drop_rst_closed)                     \
+    X(tcp_drop_listen_rst) X(tcp_drop_listen_no_syn) X(tcp_listen_ack_rst)         \
+    X(tcp_drop_syn_queue_full) X(tcp_drop_accept_queue_full) X(tcp_drop_nomem)     \
+    X(tcp_drop_syn_sent_bad_ack) X(tcp_drop_syn_sent_rst) X(tcp_drop_syn_sent_no_syn) \
+    X(tcp_drop_unacceptable) X(tcp_drop_rst_unacceptable) X(tcp_rx_rst)             \
+    X(tcp_challenge_ack) X(tcp_challenge_ack_limited) X(tcp_drop_no_ack)           \
+    X(tcp_drop_ack_too_new) X(tcp_drop_ack_too_old) X(tcp_drop_synrcvd_bad_ack)    \
+    X(tcp_rx_dup_ack) X(tcp_rx_dup_data) X(tcp_rx_trimmed) X(tcp_rx_ooo)           \
+    X(tcp_drop_ooo_full) X(tcp_drop_rcvbuf) X(tcp_rx_data_after_close) X(tcp_rx_after_fin) \
+    X(tcp_fast_retransmit) X(tcp_rto_expired) X(tcp_retransmit_segs)              \
+    X(tcp_rtt_samples) X(tcp_delack_timeouts) X(tcp_persist_probes)                \
+    X(tcp_keepalive_probes) X(tcp_timeout) X(tcp_active_opens) X(tcp_passive_opens) \
+    X(tcp_established) X(tcp_conn_reset) X(tcp_conn_refused) X(tcp_aborts)         \
+    X(tcp_timewait_expired) X(tcp_timewait_reopen) X(tcp_fin_wait2_timeout)        \
+    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors)
+
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
     X(eth_drop_short) X(eth_drop_oversize) X(eth_drop_other_mac) X(eth_drop_multicast)             \
@@ -41,7 +62,8 @@
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
     X(raw_rx) X(raw_tx) X(raw_drop_rcvbuf) X(raw_drop_bad_hdrincl)            \
-    X(pbuf_alloc_failed)
+    X(pbuf_alloc_failed)                                                       \
+    TCP_COUNTERS(X)
 
 enum ustack_counter_id {
 #define X(name) CNT_##name,
@@ -250,6 +272,7 @@ int raw_input(struct ustack *st, const struct pbuf *pb, const struct ipv4_hdr_in
 /* ----------------------------------------------------------------- sockets */
 
 struct sock;
+struct tcp_stack;
 int sock_init(struct ustack *st);
 size_t sock_count(const struct ustack *st);
 void sock_fini(struct ustack *st);
@@ -286,6 +309,7 @@ struct ustack {
     ustack_time_t icmp_tokens_at;
 
     struct sock_table *socks;
+    struct tcp_stack *tcp;
     bool sock_events;      /* set when socket state changed since last notify */
 
     uint64_t rng;          /* splitmix64 state, from cfg.random_seed */

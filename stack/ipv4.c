@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 #include "internal.h"
+#include "tcp.h"
 
 bool ipv4_is_local(const struct ustack *st, uint32_t addr)
 {
@@ -110,6 +111,10 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
     case IPPROTO_UDP_:
         pbuf_pull(pb, h.ihl_bytes);
         udp_input(st, pb, &h);
+        return;
+    case IPPROTO_TCP_:
+        pbuf_pull(pb, h.ihl_bytes);
+        tcp_input(st->tcp, pb, &h);
         return;
     default:
         if (raw_taken)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include "sock.h"
 
 /* ------------------------------------------------------------ table */
@@ -104,8 +105,18 @@ static void sock_chain_remove(struct ustack *st, struct sock *s)
 
 static void sock_release(struct ustack *st, struct sock *s)
 {
-    if (s->bound || s->type == SOCK_RAW)
+    if ((s->bound && s->type == SOCK_DGRAM) || s->type == SOCK_RAW)
         sock_chain_remove(st, s);
+    if (s->tcb) {
+        /* close(2) on a connection: graceful unless SO_LINGER says 0 s, in
+         * which case the connection is reset (RFC 9293 3.10.5 ABORT). The
+         * engine finishes a graceful close on its own and frees the TCB. */
+        if (s->linger_on && s->linger_s == 0 && !s->listening)
+            tcp_abort(st->tcp, s->tcb);
+        else
+            tcp_close(st->tcp, s->tcb);
+        s->tcb = NULL;
+    }
     pbuf_queue_free(st, &s->rxq);
     uint32_t gen = s->gen + 1;
     memset(s, 0, sizeof *s);
@@ -301,6 +312,274 @@ int sock_bind_port_any(struct ustack *st, struct sock *s)
     return sock_bind_port(st, s, 0, 0);
 }
 
+/* A fresh socket in the first free slot, or NULL when the table is full. */
+static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock)
+{
+    struct sock_table *t = st->socks;
+    for (unsigned i = 0; i < t->n; i++) {
+        struct sock *s = &t->s[i];
+        if (s->used)
+            continue;
+        uint32_t gen = s->gen;
+        memset(s, 0, sizeof *s);
+        s->gen = gen;
+        s->used = true;
+        s->type = type;
+        s->proto = protocol;
+        s->nonblock = nonblock;
+        if (type == SOCK_STREAM) {
+            s->rcvbuf = st->cfg.tcp_rcvbuf;
+            s->sndbuf = st->cfg.tcp_sndbuf;
+        } else {
+            s->rcvbuf = st->cfg.udp_rcvbuf;
+            s->sndbuf = st->cfg.udp_sndbuf;
+        }
+        s->next_in_bucket = -1;
+        s->hdrincl = type == SOCK_RAW && protocol == IPPROTO_RAW;
+        if (type == SOCK_RAW)
+            sock_chain_add(st, s);
+        t->used++;
+        return s;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ streams */
+
+/* Whether a TCP port is taken: by the engine (listener or connection) or by
+ * a stream socket bound but not yet listening or connected. With
+ * SO_REUSEADDR only a listener on the port conflicts (as on Linux, where it
+ * lets a server rebind while old connections sit in TIME-WAIT). */
+static bool tcp_port_taken(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port, bool reuse)
+{
+    if (reuse ? tcp_listen_lookup(st->tcp, laddr, port) != NULL : tcp_port_in_use(st->tcp, laddr, port))
+        return true;
+    for (unsigned i = 0; i < st->socks->n; i++) {
+        const struct sock *o = &st->socks->s[i];
+        if (o == self || !o->used || o->type != SOCK_STREAM || !o->bound || o->tcb || o->lport != port)
+            continue;
+        if (o->laddr && laddr && o->laddr != laddr)
+            continue;
+        if (reuse && o->reuseaddr)
+            continue;
+        return true;
+    }
+    return false;
+}
+
+static int stream_bind(struct ustack *st, struct sock *s, uint32_t laddr, uint16_t port)
+{
+    if (ipv4_is_broadcast(st, laddr))
+        return -EADDRNOTAVAIL;
+    if (port == 0) {
+        unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+        unsigned start = (unsigned)(ustack_random(st) % span);
+        for (unsigned k = 0; k < span && port == 0; k++) {
+            uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + k) % span);
+            if (!tcp_port_taken(st, s, laddr, p, false))
+                port = p;
+        }
+        if (port == 0)
+            return -EADDRINUSE;
+    } else if (tcp_port_taken(st, s, laddr, port, s->reuseaddr)) {
+        return -EADDRINUSE;
+    }
+    s->laddr = laddr;
+    s->lport = port;
+    s->bound = true;
+    return 0;
+}
+
+/* Options given before there was a TCB. */
+static void stream_apply_options(struct ustack *st, struct sock *s)
+{
+    if (s->bufs_set)
+        tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf);
+    tcp_set_nodelay(s->tcb, s->nodelay);
+    if (s->keepalive || s->keepidle_us || s->keepintvl_us || s->keepcnt)
+        tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+}
+
+static bool stream_connecting(const struct tcb *tcb)
+{
+    return !tcb->err && (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED);
+}
+
+/* connect(2) on a stream socket (RFC 9293 3.10.1 OPEN, active). */
+static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uint16_t rport)
+{
+    if (s->listening)
+        return -EISCONN;
+    if (s->tcb) {
+        if (stream_connecting(s->tcb))
+            return -EALREADY;
+        if (s->tcb->err)
+            return -tcp_take_error(s->tcb);
+        return -EISCONN;
+    }
+    if (rport == 0 || raddr == 0 || ipv4_is_broadcast(st, raddr) || (ntohl_(raddr) >> 28) == 0xe)
+        return -ENETUNREACH;
+    if (ipv4_route(st, raddr) == 0 && !ipv4_is_local(st, raddr))
+        return -ENETUNREACH;
+    int err = 0;
+    s->tcb = tcp_open_active(st->tcp, s->laddr, s->lport, raddr, rport, &err);
+    if (!s->tcb)
+        return err ? err : -ENOMEM;
+    s->bound = true;
+    s->laddr = s->tcb->laddr;
+    s->lport = s->tcb->lport;
+    stream_apply_options(st, s);
+    if (!api_can_block(st, s, 0))
+        return -EINPROGRESS;
+    /* A blocking connect waits for the handshake; SO_SNDTIMEO bounds it as
+     * on Linux (which then answers EINPROGRESS). */
+    uint32_t gen = s->gen;
+    ustack_time_t deadline = s->sndtimeo_us ? api_now(st) + s->sndtimeo_us : USTACK_TIME_NEVER;
+    while (stream_connecting(s->tcb)) {
+        int rc = api_wait(st, s, gen, deadline);
+        if (rc == -EAGAIN)
+            return -EINPROGRESS;
+        if (rc < 0)
+            return rc;
+    }
+    if (s->tcb->err)
+        return -tcp_take_error(s->tcb);
+    return 0;
+}
+
+static int stream_listen(struct ustack *st, struct sock *s, int backlog)
+{
+    if (s->listening) {
+        s->tcb->backlog = backlog < 1 ? 1 : (unsigned)backlog;
+        return 0;
+    }
+    if (s->tcb)
+        return -EINVAL; /* already connected or connecting */
+    int rc;
+    if (!s->bound && (rc = stream_bind(st, s, 0, 0)) < 0)
+        return rc;
+    int err = 0;
+    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, backlog < 1 ? 1 : (unsigned)backlog, &err);
+    if (!s->tcb)
+        return err ? err : -ENOMEM;
+    s->listening = true;
+    stream_apply_options(st, s);
+    return 0;
+}
+
+static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *addr, socklen_t *len, int flags)
+{
+    if (!s->listening)
+        return -EINVAL;
+    uint32_t gen = s->gen;
+    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    for (;;) {
+        struct tcb *child = tcp_accept_next(st->tcp, s->tcb);
+        if (child) {
+            struct sock *c = sock_alloc(st, SOCK_STREAM, IPPROTO_TCP, flags & SOCK_NONBLOCK);
+            if (!c) {
+                tcp_abort(st->tcp, child);
+                return -EMFILE;
+            }
+            c->tcb = child;
+            c->bound = true;
+            c->laddr = child->laddr;
+            c->lport = child->lport;
+            /* Options set on the listener carry over, as on Linux. */
+            c->nodelay = s->nodelay;
+            c->keepalive = s->keepalive;
+            c->keepidle_us = s->keepidle_us;
+            c->keepintvl_us = s->keepintvl_us;
+            c->keepcnt = s->keepcnt;
+            c->linger_on = s->linger_on;
+            c->linger_s = s->linger_s;
+            c->rcvtimeo_us = s->rcvtimeo_us;
+            c->sndtimeo_us = s->sndtimeo_us;
+            c->sndbuf = s->sndbuf;
+            c->rcvbuf = s->rcvbuf;
+            tcp_set_nodelay(child, c->nodelay);
+            if (c->keepalive)
+                tcp_set_keepalive(st->tcp, child, true, c->keepidle_us, c->keepintvl_us, c->keepcnt);
+            sockaddr_in_put(addr, len, child->raddr, child->rport);
+            return sock_number(st, c);
+        }
+        if (!api_can_block(st, s, 0))
+            return -EAGAIN;
+        int rc = api_wait(st, s, gen, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static ssize_t stream_send(struct ustack *st, struct sock *s, const uint8_t *buf, size_t len, int flags)
+{
+    if (s->listening || !s->tcb)
+        return -ENOTCONN;
+    if (s->shut_wr)
+        return -EPIPE;
+    if (len == 0)
+        return 0;
+    uint32_t gen = s->gen;
+    ustack_time_t deadline = s->sndtimeo_us ? api_now(st) + s->sndtimeo_us : USTACK_TIME_NEVER;
+    size_t sent = 0;
+    for (;;) {
+        ssize_t n = tcp_write(st->tcp, s->tcb, buf + sent, len - sent);
+        if (n > 0) {
+            sent += (size_t)n;
+            if (sent == len)
+                return (ssize_t)sent;
+            continue;
+        }
+        if (n != -EAGAIN)
+            return sent ? (ssize_t)sent : n; /* EPIPE (no signal is raised), ECONNRESET, ... */
+        if (!api_can_block(st, s, flags))
+            return sent ? (ssize_t)sent : -EAGAIN;
+        int rc = api_wait(st, s, gen, deadline);
+        if (rc < 0)
+            return sent ? (ssize_t)sent : rc;
+    }
+}
+
+static ssize_t stream_recv(struct ustack *st, struct sock *s, uint8_t *buf, size_t len, int flags)
+{
+    if (s->listening || !s->tcb)
+        return -ENOTCONN;
+    uint32_t gen = s->gen;
+    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    size_t got = 0;
+    for (;;) {
+        ssize_t n;
+        if (flags & MSG_PEEK) {
+            size_t avail = tcp_readable_bytes(s->tcb);
+            n = avail < len ? (ssize_t)avail : (ssize_t)len;
+            if (n > 0)
+                tcp_ring_peek(&s->tcb->rcvq, 0, buf, (size_t)n);
+            else
+                n = tcp_eof(s->tcb) ? 0 : (s->tcb->err ? -tcp_take_error(s->tcb) : -EAGAIN);
+        } else {
+            n = tcp_read(st->tcp, s->tcb, buf + got, len - got);
+        }
+        if (n > 0) {
+            got += (size_t)n;
+            /* MSG_WAITALL: keep going until the buffer is full. */
+            if (!(flags & MSG_WAITALL) || (flags & MSG_PEEK) || got == len)
+                return (ssize_t)got;
+            continue;
+        }
+        if (n == 0 || s->shut_rd)
+            return (ssize_t)got; /* EOF: the peer's FIN and nothing left */
+        if (n != -EAGAIN)
+            return got ? (ssize_t)got : n;
+        if (stream_connecting(s->tcb) && !api_can_block(st, s, flags))
+            return -EAGAIN;
+        if (!api_can_block(st, s, flags))
+            return got ? (ssize_t)got : -EAGAIN;
+        int rc = api_wait(st, s, gen, deadline);
+        if (rc < 0)
+            return got ? (ssize_t)got : rc;
+    }
+}
+
 /* ------------------------------------------------------------ calls */
 
 int us_socket(struct ustack *st, int domain, int type, int protocol)
@@ -322,33 +601,19 @@ int us_socket(struct ustack *st, int domain, int type, int protocol)
             errno = EPROTONOSUPPORT;
             return -1;
         }
+    } else if (type == SOCK_STREAM) {
+        if (protocol != 0 && protocol != IPPROTO_TCP) {
+            errno = EPROTONOSUPPORT;
+            return -1;
+        }
+        protocol = IPPROTO_TCP;
     } else {
         errno = ESOCKTNOSUPPORT;
         return -1;
     }
     api_lock(st);
-    struct sock_table *t = st->socks;
-    for (unsigned i = 0; i < t->n; i++) {
-        struct sock *s = &t->s[i];
-        if (s->used)
-            continue;
-        uint32_t gen = s->gen;
-        memset(s, 0, sizeof *s);
-        s->gen = gen;
-        s->used = true;
-        s->type = type;
-        s->proto = protocol;
-        s->nonblock = nonblock;
-        s->rcvbuf = st->cfg.udp_rcvbuf;
-        s->sndbuf = st->cfg.udp_sndbuf;
-        s->next_in_bucket = -1;
-        s->hdrincl = type == SOCK_RAW && protocol == IPPROTO_RAW;
-        if (type == SOCK_RAW)
-            sock_chain_add(st, s);
-        t->used++;
-        API_RETURN(st, (long)i);
-    }
-    API_RETURN(st, -EMFILE);
+    struct sock *s = sock_alloc(st, type, protocol, nonblock);
+    API_RETURN(st, s ? (long)sock_number(st, s) : -EMFILE);
 }
 
 int us_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)
@@ -368,6 +633,8 @@ int us_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t le
         s->bound = true;
         API_RETURN(st, 0);
     }
+    if (s->type == SOCK_STREAM)
+        API_RETURN(st, s->tcb ? -EINVAL : stream_bind(st, s, a, port));
     API_RETURN(st, sock_bind_port(st, s, a, port));
 }
 
@@ -376,6 +643,10 @@ int us_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t
     uint32_t a;
     uint16_t port;
     API_SOCK(st, fd, s);
+    if (s->type == SOCK_STREAM) {
+        int rc = sockaddr_in_get(addr, len, &a, &port);
+        API_RETURN(st, rc < 0 ? rc : stream_connect(st, s, a, port));
+    }
     if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
         s->connected = false; /* dissolve the association, as on Linux */
         s->raddr = 0;
@@ -403,20 +674,18 @@ int us_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t
 
 int us_listen(struct ustack *st, int fd, int backlog)
 {
-    (void)backlog;
     API_SOCK(st, fd, s);
-    (void)s;
-    API_RETURN(st, -EOPNOTSUPP); /* datagram and raw sockets do not listen */
+    if (s->type != SOCK_STREAM)
+        API_RETURN(st, -EOPNOTSUPP); /* datagram and raw sockets do not listen */
+    API_RETURN(st, stream_listen(st, s, backlog));
 }
 
 int us_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    (void)addr;
-    (void)len;
-    (void)flags;
     API_SOCK(st, fd, s);
-    (void)s;
-    API_RETURN(st, -EOPNOTSUPP);
+    if (s->type != SOCK_STREAM)
+        API_RETURN(st, -EOPNOTSUPP);
+    API_RETURN(st, stream_accept(st, s, addr, len, flags));
 }
 
 ssize_t us_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
@@ -426,6 +695,12 @@ ssize_t us_sendto(struct ustack *st, int fd, const void *buf, size_t len, int fl
     uint32_t dst;
     uint16_t dport;
     API_SOCK(st, fd, s);
+    if (s->type == SOCK_STREAM) {
+        /* The address, if any, is ignored: the connection has one (Linux). */
+        if (!buf && len)
+            API_RETURN(st, -EFAULT);
+        API_RETURN(st, stream_send(st, s, buf, len, flags));
+    }
     if (s->shut_wr)
         API_RETURN(st, -EPIPE);
     if (s->so_error) {
@@ -461,6 +736,12 @@ ssize_t us_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags,
     API_SOCK(st, fd, s);
     if (!buf && len)
         API_RETURN(st, -EFAULT);
+    if (s->type == SOCK_STREAM) {
+        ssize_t n = stream_recv(st, s, buf, len, flags);
+        if (n >= 0 && s->tcb && from)
+            sockaddr_in_put(from, fromlen, s->tcb->raddr, s->tcb->rport);
+        API_RETURN(st, n);
+    }
     uint32_t gen = s->gen;
     ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
     for (;;) {
@@ -503,8 +784,17 @@ int us_shutdown(struct ustack *st, int fd, int how)
     API_SOCK(st, fd, s);
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
         API_RETURN(st, -EINVAL);
-    if (!s->connected)
+    if (s->type == SOCK_STREAM) {
+        if (!s->tcb || s->listening)
+            API_RETURN(st, -ENOTCONN);
+        if (how != SHUT_RD) {
+            int rc = tcp_shutdown_write(st->tcp, s->tcb);
+            if (rc < 0)
+                API_RETURN(st, rc);
+        }
+    } else if (!s->connected) {
         API_RETURN(st, -ENOTCONN);
+    }
     if (how != SHUT_WR)
         s->shut_rd = true;
     if (how != SHUT_RD)
@@ -563,14 +853,64 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         rc = opt_timeval(val, len, name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us);
         API_RETURN(st, rc);
     }
+    if (level == SOL_SOCKET && name == SO_LINGER) {
+        struct linger l;
+        if (!val || len < (socklen_t)sizeof l)
+            API_RETURN(st, -EINVAL);
+        memcpy(&l, val, sizeof l);
+        s->linger_on = l.l_onoff != 0;
+        s->linger_s = l.l_linger < 0 ? 0 : l.l_linger;
+        API_RETURN(st, 0);
+    }
     if ((rc = opt_int(val, len, &v)) < 0)
         API_RETURN(st, rc);
+    bool stream = s->type == SOCK_STREAM;
     if (level == SOL_SOCKET) {
         switch (name) {
-        case SO_RCVBUF: s->rcvbuf = buf_size(v); break;
-        case SO_SNDBUF: s->sndbuf = buf_size(v); break;
+        case SO_RCVBUF:
+        case SO_SNDBUF:
+            *(name == SO_RCVBUF ? &s->rcvbuf : &s->sndbuf) = buf_size(v);
+            if (stream) {
+                s->bufs_set = true;
+                if (s->tcb)
+                    tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf); /* effective until established */
+            }
+            break;
         case SO_REUSEADDR: s->reuseaddr = v != 0; break;
         case SO_BROADCAST: s->broadcast = v != 0; break;
+        case SO_KEEPALIVE:
+            if (!stream)
+                API_RETURN(st, -ENOPROTOOPT);
+            s->keepalive = v != 0;
+            if (s->tcb && !s->listening)
+                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_TCP) {
+        if (!stream)
+            API_RETURN(st, -ENOPROTOOPT);
+        switch (name) {
+        case TCP_NODELAY:
+            s->nodelay = v != 0;
+            if (s->tcb)
+                tcp_set_nodelay(s->tcb, s->nodelay);
+            break;
+        case TCP_KEEPIDLE:
+        case TCP_KEEPINTVL:
+            if (v < 1 || v > 32767) /* seconds, Linux's bounds */
+                API_RETURN(st, -EINVAL);
+            *(name == TCP_KEEPIDLE ? &s->keepidle_us : &s->keepintvl_us) = USTACK_SEC(v);
+            if (s->tcb && !s->listening)
+                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            break;
+        case TCP_KEEPCNT:
+            if (v < 1 || v > 127)
+                API_RETURN(st, -EINVAL);
+            s->keepcnt = (unsigned)v;
+            if (s->tcb && !s->listening)
+                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else if (level == IPPROTO_IP) {
@@ -608,9 +948,25 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         *len = sizeof tv;
         API_RETURN(st, 0);
     }
+    if (level == SOL_SOCKET && name == SO_LINGER) {
+        struct linger l = {.l_onoff = s->linger_on, .l_linger = s->linger_s};
+        if (*len < (socklen_t)sizeof l)
+            API_RETURN(st, -EINVAL);
+        memcpy(val, &l, sizeof l);
+        *len = sizeof l;
+        API_RETURN(st, 0);
+    }
+    bool stream = s->type == SOCK_STREAM;
     if (level == SOL_SOCKET) {
         switch (name) {
-        case SO_ERROR: v = s->so_error; s->so_error = 0; break;
+        case SO_ERROR:
+            v = s->so_error;
+            s->so_error = 0;
+            if (!v && s->tcb)
+                v = tcp_take_error(s->tcb);
+            break;
+        case SO_KEEPALIVE: v = s->keepalive; break;
+        case SO_ACCEPTCONN: v = s->listening; break;
         case SO_TYPE: v = s->type; break;
         case SO_RCVBUF: v = (int)s->rcvbuf; break;
         case SO_SNDBUF: v = (int)s->sndbuf; break;
@@ -622,6 +978,15 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         switch (name) {
         case IP_HDRINCL: v = s->hdrincl; break;
         case IP_TTL: v = s->ttl ? s->ttl : st->cfg.ttl; break;
+        default: API_RETURN(st, -ENOPROTOOPT);
+        }
+    } else if (level == IPPROTO_TCP && stream) {
+        switch (name) {
+        case TCP_NODELAY: v = s->nodelay; break;
+        case TCP_KEEPIDLE: v = (int)((s->keepidle_us ? s->keepidle_us : USTACK_SEC(7200)) / 1000000u); break;
+        case TCP_KEEPINTVL: v = (int)((s->keepintvl_us ? s->keepintvl_us : USTACK_SEC(75)) / 1000000u); break;
+        case TCP_KEEPCNT: v = s->keepcnt ? (int)s->keepcnt : 9; break;
+        case TCP_MAXSEG: v = s->tcb && s->tcb->mss ? s->tcb->mss : TCP_DEFAULT_MSS; break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else {
@@ -648,14 +1013,45 @@ int us_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
     API_SOCK(st, fd, s);
     if (!addr || !len)
         API_RETURN(st, -EFAULT);
+    if (s->type == SOCK_STREAM) {
+        if (!s->tcb || s->listening || !tcp_is_connected(s->tcb))
+            API_RETURN(st, -ENOTCONN);
+        sockaddr_in_put(addr, len, s->tcb->raddr, s->tcb->rport);
+        API_RETURN(st, 0);
+    }
     if (!s->connected)
         API_RETURN(st, -ENOTCONN);
     sockaddr_in_put(addr, len, s->raddr, s->rport);
     API_RETURN(st, 0);
 }
 
+/* poll(2) for a stream socket, as Linux's tcp_poll reports it. */
+static short stream_revents(struct sock *s, short events)
+{
+    const struct tcb *tcb = s->tcb;
+    short r = 0;
+    if (!tcb)
+        return POLLOUT | POLLHUP; /* never connected */
+    if (s->listening)
+        return (events & POLLIN) && tcb->acceptq_len ? POLLIN : 0;
+    bool eof = tcp_eof(tcb) || s->shut_rd;
+    bool closed = tcb->state == TCPS_CLOSED;
+    if ((events & POLLIN) && (tcp_readable_bytes(tcb) || eof || tcb->err || closed))
+        r |= POLLIN;
+    if ((events & POLLOUT) && !stream_connecting(tcb) &&
+        (tcb->err || closed || s->shut_wr || tcp_send_space(tcb) > 0))
+        r |= POLLOUT;
+    if (tcb->err)
+        r |= POLLERR;
+    if (closed || (eof && s->shut_wr))
+        r |= POLLHUP;
+    return r;
+}
+
 static short sock_revents(struct sock *s, short events)
 {
+    if (s->type == SOCK_STREAM)
+        return stream_revents(s, events);
     short r = 0;
     if ((events & POLLIN) && (s->rxq.head || s->shut_rd))
         r |= POLLIN;

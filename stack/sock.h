@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <ustack/socket.h>
 #include "internal.h"
+#include "tcp.h"
 
 #define SOCK_PORT_BUCKETS 256
 #define SOCK_RX_OVERHEAD 256 /* bytes charged per queued datagram, like an skb's truesize */
@@ -35,6 +36,18 @@ struct sock {
     ustack_time_t rcvtimeo_us, sndtimeo_us; /* 0 = none */
     struct pbuf_queue rxq;
     int next_in_bucket;    /* port hash chain (UDP), or raw socket list */
+
+    /* SOCK_STREAM: the connection (or the listener) in the TCP engine, and
+     * options kept here until there is a TCB to apply them to. */
+    struct tcb *tcb;
+    bool listening;
+    bool nodelay;
+    bool keepalive;
+    ustack_time_t keepidle_us, keepintvl_us; /* 0: the engine's default */
+    unsigned keepcnt;
+    bool linger_on;
+    int linger_s;
+    bool bufs_set;         /* SO_SNDBUF/SO_RCVBUF given: apply to the TCB */
 };
 
 struct sock_table {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
+#include "tcp.h"
 
 void ustack_config_default(struct ustack_config *cfg)
 {
@@ -27,6 +28,18 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->reasm_max_bytes = 4u << 20;
     cfg->icmp_err_per_sec = 100;
     cfg->icmp_err_burst = 50;
+    struct tcp_config tc;
+    tcp_config_default(&tc);
+    cfg->tcp_rto_min_us = tc.rto_min_us;
+    cfg->tcp_rto_initial_us = tc.rto_initial_us;
+    cfg->tcp_rto_max_us = tc.rto_max_us;
+    cfg->tcp_syn_retries = tc.syn_retries;
+    cfg->tcp_data_retries = tc.data_retries;
+    cfg->tcp_delack_us = tc.delack_us;
+    cfg->tcp_msl_us = tc.msl_us;
+    cfg->tcp_sndbuf = tc.sndbuf;
+    cfg->tcp_rcvbuf = tc.rcvbuf;
+    cfg->tcp_syn_backlog = tc.syn_backlog;
     cfg->max_sockets = 1024;
     cfg->udp_rcvbuf = 212992;
     cfg->udp_sndbuf = 212992;
@@ -62,7 +75,19 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     st->rng = cfg->random_seed ^ 0x75737461636bULL;
     st->ip_id = (uint16_t)ustack_random(st);
     st->icmp_tokens = (uint64_t)cfg->icmp_err_burst * 1000000u;
-    if (arp_init(st) < 0 || sock_init(st) < 0) {
+    struct tcp_config tc;
+    tcp_config_default(&tc);
+    tc.rto_min_us = cfg->tcp_rto_min_us;
+    tc.rto_initial_us = cfg->tcp_rto_initial_us;
+    tc.rto_max_us = cfg->tcp_rto_max_us;
+    tc.syn_retries = cfg->tcp_syn_retries;
+    tc.data_retries = cfg->tcp_data_retries;
+    tc.delack_us = cfg->tcp_delack_us;
+    tc.msl_us = cfg->tcp_msl_us;
+    tc.sndbuf = cfg->tcp_sndbuf;
+    tc.rcvbuf = cfg->tcp_rcvbuf;
+    tc.syn_backlog = cfg->tcp_syn_backlog;
+    if (arp_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st, &tc))) {
         ustack_destroy(st);
         errno = ENOMEM;
         return NULL;
@@ -83,7 +108,9 @@ void ustack_destroy(struct ustack *st)
     if (!st)
         return;
     pbuf_queue_free(st, &st->loopback);
-    sock_fini(st);
+    sock_fini(st); /* releases the sockets' TCBs first */
+    if (st->tcp)
+        tcp_engine_free(st->tcp);
     arp_fini(st);
     ipv4_reasm_fini(st);
     timer_heap_free(&st->timers);
@@ -189,6 +216,7 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
     u->reasm_datagrams = st->reasm.count;
     u->reasm_bytes = st->reasm.bytes;
     u->sockets = sock_count(st);
+    u->tcp_connections = st->tcp ? tcp_tcb_count(st->tcp) : 0;
 }
 
 const char *ustack_ip_str(uint32_t addr, char *buf)

@@ -62,6 +62,17 @@ struct ustack_config {
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */
 
+    /* TCP (RFC 9293, RFC 6298, RFC 1122 4.2) */
+    ustack_time_t tcp_rto_min_us;     /* default 200 ms (as Linux) */
+    ustack_time_t tcp_rto_initial_us; /* before any RTT sample, default 1 s */
+    ustack_time_t tcp_rto_max_us;     /* default 60 s */
+    unsigned tcp_syn_retries;         /* SYN retransmissions before ETIMEDOUT, default 6 */
+    unsigned tcp_data_retries;        /* RTOs on data before ETIMEDOUT, default 15 */
+    ustack_time_t tcp_delack_us;      /* delayed-ACK limit, default 200 ms */
+    ustack_time_t tcp_msl_us;         /* TIME-WAIT lasts 2 MSL, default 30 s */
+    size_t tcp_sndbuf, tcp_rcvbuf;    /* per connection, default 256 KiB each */
+    unsigned tcp_syn_backlog;         /* SYN-RECEIVED children per listener, default 128 */
+
     /* Sockets */
     unsigned max_sockets;           /* default 1024 */
     size_t udp_rcvbuf;              /* default receive buffer, bytes, default 212992 */
@@ -109,6 +120,7 @@ struct ustack_usage {
     size_t reasm_datagrams;
     size_t reasm_bytes;
     size_t sockets;
+    size_t tcp_connections; /* TCBs alive: listening, connected, closing, TIME-WAIT */
 };
 void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
 

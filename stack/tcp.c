@@ -1,0 +1,743 @@
+/*
+ * TCP engine: the per-stack state (connection table by 4-tuple, listeners by
+ * port, the RFC 6528 key), TCB life cycle, the byte rings, and the calls the
+ * socket layer makes (open, listen, accept, write, read, shutdown, close,
+ * abort). Segment processing is in tcp_input.c, sending in tcp_output.c,
+ * timers in tcp_timer.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "tcp.h"
+
+void tcp_config_default(struct tcp_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->rto_min_us = USTACK_MS(200);
+    c->rto_initial_us = USTACK_SEC(1);
+    c->rto_max_us = USTACK_SEC(60);
+    c->syn_retries = 6;
+    c->synack_retries = 5;
+    c->data_retries = 15;
+    c->persist_max_probes = 15;
+    c->delack_us = USTACK_MS(200);
+    c->msl_us = USTACK_SEC(30);
+    c->fin_wait2_us = USTACK_SEC(60);
+    c->sndbuf = 256u * 1024;
+    c->rcvbuf = 256u * 1024;
+    c->ooo_max_ranges = 32;
+    c->syn_backlog = 128;
+    c->max_backlog = 4096;
+    c->challenge_ack_per_sec = 1000;
+    c->initial_window_segs = 10;
+    c->nodelay = false;
+    c->keepalive = false;
+    c->keepidle_us = USTACK_SEC(7200);
+    c->keepintvl_us = USTACK_SEC(75);
+    c->keepcnt = 9;
+    c->cc = &tcp_cc_reno;
+}
+
+const char *tcp_state_name(enum tcp_state s)
+{
+    static const char *const names[] = {
+        "CLOSED",     "LISTEN",     "SYN-SENT",   "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
+        "FIN-WAIT-2", "CLOSE-WAIT", "CLOSING",    "LAST-ACK",     "TIME-WAIT",
+    };
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+/* ------------------------------------------------------------------ rings */
+
+int tcp_ring_alloc(struct tcp_ring *r, size_t cap)
+{
+    if (r->buf)
+        return 0;
+    r->buf = malloc(cap ? cap : 1);
+    if (!r->buf)
+        return -ENOMEM;
+    r->cap = cap;
+    r->head = r->len = 0;
+    return 0;
+}
+
+void tcp_ring_free(struct tcp_ring *r)
+{
+    free(r->buf);
+    r->buf = NULL;
+    r->cap = r->head = r->len = 0;
+}
+
+size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n)
+{
+    if (!r->buf || off >= r->cap)
+        return 0;
+    if (n > r->cap - off)
+        n = r->cap - off;
+    size_t pos = (r->head + off) % r->cap;
+    size_t first = n < r->cap - pos ? n : r->cap - pos;
+    memcpy(r->buf + pos, src, first);
+    memcpy(r->buf, src + first, n - first);
+    return n;
+}
+
+void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n)
+{
+    if (!n)
+        return;
+    size_t pos = (r->head + off) % r->cap;
+    size_t first = n < r->cap - pos ? n : r->cap - pos;
+    memcpy(dst, r->buf + pos, first);
+    memcpy(dst + first, r->buf, n - first);
+}
+
+void tcp_ring_consume(struct tcp_ring *r, size_t n)
+{
+    if (n > r->len)
+        n = r->len;
+    /* head moves even when the ring empties: out-of-order bytes may be held
+     * beyond len at offsets from head. */
+    r->len -= n;
+    if (r->cap)
+        r->head = (r->head + n) % r->cap;
+}
+
+/* --------------------------------------------------------- stack and TCBs */
+
+static unsigned conn_bucket(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+    uint64_t k = ((uint64_t)laddr << 32 | raddr) ^ ((uint64_t)lport << 16 | rport) * 0x9e3779b97f4a7c15ULL;
+    k ^= k >> 29;
+    k *= 0xbf58476d1ce4e5b9ULL;
+    k ^= k >> 32;
+    return (unsigned)(k % TCP_HASH_BUCKETS);
+}
+
+static unsigned listen_bucket(uint16_t lport) { return lport % TCP_LISTEN_BUCKETS; }
+
+struct tcp_stack *tcp_engine_new(struct ustack *st, const struct tcp_config *cfg)
+{
+    struct tcp_stack *ts = calloc(1, sizeof *ts);
+    if (!ts)
+        return NULL;
+    ts->st = st;
+    if (cfg)
+        ts->cfg = *cfg;
+    else
+        tcp_config_default(&ts->cfg);
+    if (!ts->cfg.cc)
+        ts->cfg.cc = &tcp_cc_reno;
+    if (ts->cfg.sndbuf < TCP_MIN_BUF)
+        ts->cfg.sndbuf = TCP_MIN_BUF;
+    if (ts->cfg.rcvbuf < TCP_MIN_BUF)
+        ts->cfg.rcvbuf = TCP_MIN_BUF;
+    for (int i = 0; i < 16; i += 8) {
+        uint64_t r = ustack_random(st);
+        memcpy(ts->isn_key + i, &r, 8);
+    }
+    return ts;
+}
+
+static void tcb_free(struct tcb *tcb);
+
+void tcp_engine_free(struct tcp_stack *ts)
+{
+    if (!ts)
+        return;
+    while (ts->all)
+        tcb_free(ts->all);
+    free(ts);
+}
+
+size_t tcp_tcb_count(const struct tcp_stack *ts) { return ts->ntcbs; }
+
+uint64_t tcp_counter_get(const struct tcp_stack *ts, const char *name)
+{
+    return ustack_counter_get(ts->st, name);
+}
+
+void tcp_set_isn_key(struct tcp_stack *ts, const uint8_t key[16]) { memcpy(ts->isn_key, key, 16); }
+
+void tcp_set_next_isn(struct tcp_stack *ts, uint32_t isn)
+{
+    ts->isn_override = true;
+    ts->isn_next = isn;
+}
+
+struct tcb *tcp_tcb_new(struct tcp_stack *ts)
+{
+    struct tcb *tcb = calloc(1, sizeof *tcb);
+    if (!tcb)
+        return NULL;
+    const struct tcp_config *c = &ts->cfg;
+    tcb->ts = ts;
+    tcb->state = TCPS_CLOSED;
+    tcb->rto = c->rto_initial_us;
+    tcb->cc = c->cc;
+    tcb->sndbuf_cap = c->sndbuf;
+    tcb->rcvbuf_cap = c->rcvbuf;
+    tcb->keepidle_us = c->keepidle_us;
+    tcb->keepintvl_us = c->keepintvl_us;
+    tcb->keepcnt = c->keepcnt;
+    if (c->nodelay)
+        tcb->tflags |= TF_NODELAY;
+    if (c->keepalive)
+        tcb->tflags |= TF_KEEPALIVE;
+    uint32_t mtu_mss = ts->st->cfg.mtu > 40 ? ts->st->cfg.mtu - 40u : TCP_DEFAULT_MSS;
+    tcb->adv_mss = (uint16_t)mtu_mss;
+    tcb->mss = TCP_DEFAULT_MSS < mtu_mss ? TCP_DEFAULT_MSS : (uint16_t)mtu_mss;
+    tcb->rcv_mss = tcb->mss;
+    tcp_timers_init(tcb);
+    tcb->all_next = ts->all;
+    if (ts->all)
+        ts->all->all_prev = tcb;
+    ts->all = tcb;
+    ts->ntcbs++;
+    return tcb;
+}
+
+/* Buffers are allocated only once a connection can carry data, so that SYN
+ * floods and TIME-WAIT cost no buffer memory. */
+int tcp_tcb_alloc_buffers(struct tcb *tcb)
+{
+    if (tcp_ring_alloc(&tcb->sndq, tcb->sndbuf_cap) < 0 || tcp_ring_alloc(&tcb->rcvq, tcb->rcvbuf_cap) < 0)
+        return -ENOMEM;
+    if (!tcb->ooo && tcb->ts->cfg.ooo_max_ranges) {
+        tcb->ooo = calloc(tcb->ts->cfg.ooo_max_ranges, sizeof *tcb->ooo);
+        if (!tcb->ooo)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+void tcp_hash_insert(struct tcb *tcb)
+{
+    struct tcp_stack *ts = tcb->ts;
+    struct tcb **head = tcb->state == TCPS_LISTEN ? &ts->listen_hash[listen_bucket(tcb->lport)]
+                                                 : &ts->conn_hash[conn_bucket(tcb->laddr, tcb->lport, tcb->raddr,
+                                                                              tcb->rport)];
+    tcb->hash_next = *head;
+    *head = tcb;
+    tcb->tflags |= TF_HASHED;
+}
+
+static void tcp_hash_remove(struct tcb *tcb)
+{
+    if (!(tcb->tflags & TF_HASHED))
+        return;
+    struct tcp_stack *ts = tcb->ts;
+    struct tcb **pp = tcb->state == TCPS_LISTEN ? &ts->listen_hash[listen_bucket(tcb->lport)]
+                                               : &ts->conn_hash[conn_bucket(tcb->laddr, tcb->lport, tcb->raddr,
+                                                                            tcb->rport)];
+    for (; *pp; pp = &(*pp)->hash_next) {
+        if (*pp == tcb) {
+            *pp = tcb->hash_next;
+            break;
+        }
+    }
+    tcb->hash_next = NULL;
+    tcb->tflags &= ~TF_HASHED;
+}
+
+struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+    for (struct tcb *t = ts->conn_hash[conn_bucket(laddr, lport, raddr, rport)]; t; t = t->hash_next)
+        if (t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr)
+            return t;
+    return NULL;
+}
+
+struct tcb *tcp_listen_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
+{
+    struct tcb *any = NULL;
+    for (struct tcb *t = ts->listen_hash[listen_bucket(lport)]; t; t = t->hash_next) {
+        if (t->lport != lport)
+            continue;
+        if (t->laddr == laddr)
+            return t;
+        if (t->laddr == 0)
+            any = t;
+    }
+    return any;
+}
+
+/* Takes a child out of its listener's SYN or accept queue. */
+static void tcp_unqueue_child(struct tcb *child)
+{
+    struct tcb *l = child->parent;
+    if (!l)
+        return;
+    for (struct tcb **pp = &l->synq; *pp; pp = &(*pp)->q_next) {
+        if (*pp == child) {
+            *pp = child->q_next;
+            l->synq_len--;
+            goto done;
+        }
+    }
+    struct tcb *prev = NULL;
+    for (struct tcb *c = l->acceptq; c; prev = c, c = c->q_next) {
+        if (c == child) {
+            if (prev)
+                prev->q_next = c->q_next;
+            else
+                l->acceptq = c->q_next;
+            if (l->acceptq_tail == c)
+                l->acceptq_tail = prev;
+            l->acceptq_len--;
+            break;
+        }
+    }
+done:
+    child->q_next = NULL;
+    child->parent = NULL;
+}
+
+static void tcb_free(struct tcb *tcb)
+{
+    struct tcp_stack *ts = tcb->ts;
+    tcp_timers_cancel(tcb);
+    tcp_hash_remove(tcb);
+    tcp_unqueue_child(tcb);
+    /* A listener's children go with it. */
+    while (tcb->synq) {
+        struct tcb *c = tcb->synq;
+        tcp_unqueue_child(c);
+        tcb_free(c);
+    }
+    while (tcb->acceptq) {
+        struct tcb *c = tcb->acceptq;
+        tcp_unqueue_child(c);
+        tcb_free(c);
+    }
+    if (tcb->all_prev)
+        tcb->all_prev->all_next = tcb->all_next;
+    else
+        ts->all = tcb->all_next;
+    if (tcb->all_next)
+        tcb->all_next->all_prev = tcb->all_prev;
+    tcp_ring_free(&tcb->sndq);
+    tcp_ring_free(&tcb->rcvq);
+    free(tcb->ooo);
+    free(tcb->txq.segs);
+    ts->ntcbs--;
+    free(tcb);
+}
+
+void tcp_set_state(struct tcb *tcb, enum tcp_state s)
+{
+    if (tcb->state != s)
+        TCP_TRACE(tcb, "state", tcb->state, s);
+    tcb->state = s;
+}
+
+void tcp_set_trace(struct tcp_stack *ts, tcp_trace_fn fn, void *ctx)
+{
+    ts->trace = fn;
+    ts->trace_ctx = ctx;
+}
+
+void tcp_notify(struct tcb *tcb, unsigned events)
+{
+    if (tcb->event_fn)
+        tcb->event_fn(tcb, events, tcb->event_arg);
+    sock_wakeup(tcb->ts->st);
+}
+
+void tcp_drop(struct tcb *tcb, int err)
+{
+    unsigned ev = TCP_EV_CLOSED | TCP_EV_READABLE | TCP_EV_WRITABLE;
+    if (err) {
+        tcb->err = err;
+        ev |= TCP_EV_ERROR;
+    }
+    tcp_timers_cancel(tcb);
+    tcp_hash_remove(tcb);
+    tcp_unqueue_child(tcb);
+    tcp_set_state(tcb, TCPS_CLOSED);
+    tcp_txq_clear(tcb);
+    if (!(tcb->tflags & TF_USER)) {
+        tcb_free(tcb);
+        return;
+    }
+    tcp_notify(tcb, ev);
+}
+
+void tcp_challenge_ack(struct tcb *tcb)
+{
+    struct tcp_stack *ts = tcb->ts;
+    ustack_time_t now = ts->st->now;
+    if (now - ts->challenge_window_start >= USTACK_SEC(1) || now < ts->challenge_window_start) {
+        ts->challenge_window_start = now;
+        ts->challenge_count = 0;
+    }
+    if (ts->challenge_count >= ts->cfg.challenge_ack_per_sec) {
+        TCOUNT(ts, tcp_challenge_ack_limited);
+        return;
+    }
+    ts->challenge_count++;
+    TCOUNT(ts, tcp_challenge_ack);
+    TCP_TRACE(tcb, "challenge_ack", tcb->rcv_nxt, tcb->snd_max);
+    tcp_send_ack(tcb);
+}
+
+/* ---------------------------------------------------------------- user API */
+
+static bool tcp_tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+{
+    return !tcp_lookup(ts, laddr, lport, raddr, rport) && !tcp_listen_lookup(ts, laddr, lport);
+}
+
+#define TCP_EPHEMERAL_LO 49152u
+#define TCP_EPHEMERAL_HI 65535u
+
+struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
+                            int *err)
+{
+    struct ustack *st = ts->st;
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (raddr == 0 || rport == 0 || ipv4_is_broadcast(st, raddr)) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (laddr == 0)
+        laddr = st->cfg.addr;
+    else if (!ipv4_is_local(st, laddr)) {
+        *err = -EADDRNOTAVAIL;
+        return NULL;
+    }
+    if (lport == 0) {
+        /* A random start, then a walk: ports are hard to guess (RFC 6056)
+         * and unique for this 4-tuple. */
+        unsigned range = TCP_EPHEMERAL_HI - TCP_EPHEMERAL_LO + 1;
+        unsigned start = (unsigned)(ustack_random(st) % range);
+        for (unsigned i = 0; i < range; i++) {
+            uint16_t p = (uint16_t)(TCP_EPHEMERAL_LO + (start + i) % range);
+            if (tcp_tuple_free(ts, laddr, p, raddr, rport)) {
+                lport = p;
+                break;
+            }
+        }
+        if (lport == 0) {
+            *err = -EADDRNOTAVAIL;
+            return NULL;
+        }
+    } else if (tcp_lookup(ts, laddr, lport, raddr, rport)) {
+        *err = -EADDRINUSE;
+        return NULL;
+    }
+    struct tcb *tcb = tcp_tcb_new(ts);
+    if (!tcb) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    tcb->laddr = laddr;
+    tcb->lport = lport;
+    tcb->raddr = raddr;
+    tcb->rport = rport;
+    tcb->tflags |= TF_USER;
+    if (tcp_tcb_alloc_buffers(tcb) < 0) {
+        tcb_free(tcb);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    tcb->iss = tcp_isn(ts, laddr, lport, raddr, rport);
+    tcb->snd_una = tcb->iss;
+    tcb->snd_nxt = tcb->snd_max = tcb->iss + 1;
+    tcb->snd_buf_seq = tcb->iss + 1;
+    tcb->recover = tcb->iss;
+    tcp_set_state(tcb, TCPS_SYN_SENT);
+    tcp_hash_insert(tcb);
+    TCOUNT(ts, tcp_active_opens);
+    tcb->tflags |= TF_RTT_ACTIVE;
+    tcb->rtt_seq = tcb->iss;
+    tcb->rtt_start = st->now;
+    tcp_send_syn(tcb);
+    tcp_rexmt_arm(tcb);
+    *err = 0;
+    return tcb;
+}
+
+struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog, int *err)
+{
+    int dummy;
+    if (!err)
+        err = &dummy;
+    if (lport == 0) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (laddr && !ipv4_is_local(ts->st, laddr)) {
+        *err = -EADDRNOTAVAIL;
+        return NULL;
+    }
+    for (struct tcb *t = ts->listen_hash[listen_bucket(lport)]; t; t = t->hash_next) {
+        if (t->lport == lport && (t->laddr == laddr || t->laddr == 0 || laddr == 0)) {
+            *err = -EADDRINUSE;
+            return NULL;
+        }
+    }
+    struct tcb *tcb = tcp_tcb_new(ts);
+    if (!tcb) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    tcb->laddr = laddr;
+    tcb->lport = lport;
+    if (backlog == 0)
+        backlog = 1;
+    tcb->backlog = backlog < ts->cfg.max_backlog ? backlog : ts->cfg.max_backlog;
+    tcb->tflags |= TF_USER;
+    tcp_set_state(tcb, TCPS_LISTEN);
+    tcp_hash_insert(tcb);
+    *err = 0;
+    return tcb;
+}
+
+struct tcb *tcp_accept_next(struct tcp_stack *ts, struct tcb *l)
+{
+    (void)ts;
+    if (!l || l->state != TCPS_LISTEN || !l->acceptq)
+        return NULL;
+    struct tcb *c = l->acceptq;
+    tcp_unqueue_child(c);
+    c->tflags |= TF_USER;
+    return c;
+}
+
+int tcp_take_error(struct tcb *tcb)
+{
+    int e = tcb->err;
+    tcb->err = 0;
+    return e;
+}
+
+ssize_t tcp_write(struct tcp_stack *ts, struct tcb *tcb, const void *buf, size_t len)
+{
+    (void)ts;
+    if (tcb->err)
+        return -tcp_take_error(tcb);
+    switch (tcb->state) {
+    case TCPS_LISTEN:
+        return -ENOTCONN;
+    case TCPS_CLOSED:
+        return -EPIPE;
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RECEIVED:
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+        if (tcb->tflags & TF_FIN_QUEUED)
+            return -EPIPE;
+        break;
+    default:
+        return -EPIPE;
+    }
+    if (!tcb->sndq.buf)
+        return -ENOBUFS;
+    size_t space = tcb->sndq.cap - tcb->sndq.len;
+    if (space == 0)
+        return -EAGAIN;
+    size_t n = len < space ? len : space;
+    tcp_ring_write_at(&tcb->sndq, tcb->sndq.len, buf, n);
+    tcb->sndq.len += n;
+    tcp_output(tcb);
+    return (ssize_t)n;
+}
+
+ssize_t tcp_read(struct tcp_stack *ts, struct tcb *tcb, void *buf, size_t len)
+{
+    (void)ts;
+    if (tcb->state == TCPS_LISTEN)
+        return -ENOTCONN;
+    size_t avail = tcb->rcvq.len;
+    if (avail && len) {
+        size_t n = len < avail ? len : avail;
+        tcp_ring_peek(&tcb->rcvq, 0, buf, n);
+        tcp_ring_consume(&tcb->rcvq, n);
+        tcp_window_update(tcb);
+        return (ssize_t)n;
+    }
+    if (avail)
+        return 0; /* len == 0 */
+    if (tcb->tflags & TF_FIN_RCVD)
+        return 0;
+    if (tcb->err)
+        return -tcp_take_error(tcb);
+    if (tcb->state == TCPS_CLOSED)
+        return 0;
+    return -EAGAIN;
+}
+
+int tcp_shutdown_write(struct tcp_stack *ts, struct tcb *tcb)
+{
+    (void)ts;
+    switch (tcb->state) {
+    case TCPS_LISTEN:
+    case TCPS_CLOSED:
+        return -ENOTCONN;
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RECEIVED:
+        /* The FIN follows the handshake (RFC 9293 3.10.4: queued until
+         * ESTABLISHED). */
+        tcb->tflags |= TF_FIN_QUEUED;
+        return 0;
+    case TCPS_ESTABLISHED:
+        tcb->tflags |= TF_FIN_QUEUED;
+        tcp_set_state(tcb, TCPS_FIN_WAIT_1);
+        break;
+    case TCPS_CLOSE_WAIT:
+        tcb->tflags |= TF_FIN_QUEUED;
+        tcp_set_state(tcb, TCPS_LAST_ACK);
+        break;
+    default:
+        return 0; /* already closing */
+    }
+    tcp_output(tcb);
+    return 0;
+}
+
+static void tcp_close_listener(struct tcb *l)
+{
+    /* Connections nobody accepted are reset (as Linux); half-open ones just
+     * forgotten. */
+    while (l->synq) {
+        struct tcb *c = l->synq;
+        tcp_unqueue_child(c);
+        tcp_drop(c, 0);
+    }
+    while (l->acceptq) {
+        struct tcb *c = l->acceptq;
+        tcp_unqueue_child(c);
+        tcp_send_rst_tcb(c);
+        TCOUNT(l->ts, tcp_aborts);
+        tcp_drop(c, 0);
+    }
+    l->tflags &= ~TF_USER;
+    tcp_drop(l, 0);
+}
+
+void tcp_close(struct tcp_stack *ts, struct tcb *tcb)
+{
+    tcb->event_fn = NULL;
+    tcb->event_arg = NULL;
+    switch (tcb->state) {
+    case TCPS_LISTEN:
+        tcp_close_listener(tcb);
+        return;
+    case TCPS_CLOSED:
+    case TCPS_SYN_SENT:
+        tcb->tflags &= ~TF_USER;
+        tcp_drop(tcb, 0);
+        return;
+    default:
+        break;
+    }
+    tcb->tflags &= ~TF_USER;
+    if (tcb->rcvq.len && tcb->state != TCPS_TIME_WAIT) {
+        /* Unread data: the peer must learn that it was not consumed
+         * (RFC 2525 2.17, as Linux). */
+        TCOUNT(ts, tcp_aborts);
+        tcp_send_rst_tcb(tcb);
+        tcp_drop(tcb, 0);
+        return;
+    }
+    tcp_shutdown_write(ts, tcb);
+    if (tcb->state == TCPS_FIN_WAIT_2)
+        timer_arm(ts->st, &tcb->t_2msl, ts->st->now + ts->cfg.fin_wait2_us);
+    if (tcb->state == TCPS_TIME_WAIT)
+        tcp_ring_free(&tcb->rcvq); /* nobody will read it now */
+}
+
+void tcp_abort(struct tcp_stack *ts, struct tcb *tcb)
+{
+    tcb->event_fn = NULL;
+    tcb->event_arg = NULL;
+    if (tcb->state == TCPS_LISTEN) {
+        tcp_close_listener(tcb);
+        return;
+    }
+    TCOUNT(ts, tcp_aborts);
+    tcp_send_rst_tcb(tcb);
+    tcb->tflags &= ~TF_USER;
+    tcp_drop(tcb, 0);
+}
+
+void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg)
+{
+    tcb->event_fn = fn;
+    tcb->event_arg = arg;
+}
+
+void tcp_set_nodelay(struct tcb *tcb, bool on)
+{
+    if (on) {
+        tcb->tflags |= TF_NODELAY;
+        tcp_output(tcb); /* as Linux: what Nagle held goes now */
+    } else {
+        tcb->tflags &= ~TF_NODELAY;
+    }
+}
+
+void tcp_set_keepalive(struct tcp_stack *ts, struct tcb *tcb, bool on, ustack_time_t idle_us,
+                       ustack_time_t intvl_us, unsigned cnt)
+{
+    (void)ts;
+    if (idle_us)
+        tcb->keepidle_us = idle_us;
+    if (intvl_us)
+        tcb->keepintvl_us = intvl_us;
+    if (cnt)
+        tcb->keepcnt = cnt;
+    if (on)
+        tcb->tflags |= TF_KEEPALIVE;
+    else
+        tcb->tflags &= ~TF_KEEPALIVE;
+    tcp_keepalive_reset(tcb);
+}
+
+int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf)
+{
+    if (tcb->sndq.buf || tcb->rcvq.buf)
+        return -EISCONN;
+    if (sndbuf)
+        tcb->sndbuf_cap = sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : sndbuf;
+    if (rcvbuf)
+        tcb->rcvbuf_cap = rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : rcvbuf;
+    return 0;
+}
+
+size_t tcp_readable_bytes(const struct tcb *tcb) { return tcb->rcvq.len; }
+
+bool tcp_eof(const struct tcb *tcb) { return (tcb->tflags & TF_FIN_RCVD) && tcb->rcvq.len == 0; }
+
+size_t tcp_send_space(const struct tcb *tcb)
+{
+    if (!tcb->sndq.buf || (tcb->tflags & TF_FIN_QUEUED))
+        return 0;
+    switch (tcb->state) {
+    case TCPS_SYN_SENT:
+    case TCPS_SYN_RECEIVED:
+    case TCPS_ESTABLISHED:
+    case TCPS_CLOSE_WAIT:
+        return tcb->sndq.cap - tcb->sndq.len;
+    default:
+        return 0;
+    }
+}
+
+bool tcp_is_connected(const struct tcb *tcb)
+{
+    return tcb->state >= TCPS_ESTABLISHED;
+}
+
+bool tcp_port_in_use(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
+{
+    for (const struct tcb *t = ts->all; t; t = t->all_next) {
+        if (t->lport != lport || t->state == TCPS_CLOSED)
+            continue;
+        if (laddr == 0 || t->laddr == 0 || t->laddr == laddr)
+            return true;
+    }
+    return false;
+}

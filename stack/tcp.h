@@ -1,0 +1,500 @@
+/*
+ * TCP (RFC 9293) internals: the connection block (TCB), the parsed segment,
+ * the per-stack TCP state and the engine API that the socket layer calls.
+ * The engine is a pure state machine: segments come in through tcp_input(),
+ * time through the timers (struct timer, driven by ustack_poll()), and
+ * segments go out through ipv4_output(). It never reads a clock (time is
+ * st->now) and never makes a system call.
+ *
+ * Files: tcp.c (per-stack state, TCB life cycle, the API below), tcp_input.c
+ * (parsing, SEGMENT ARRIVES), tcp_output.c (building and
+ * sending segments, ISN), tcp_timer.c (every timer), tcp_cc_reno.c (RFC 5681
+ * congestion control behind struct tcp_cc_ops), tcp_seq.h (sequence space).
+ */
+#ifndef USTACK_TCP_H
+#define USTACK_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "internal.h"
+#include "tcp_seq.h"
+
+/* ------------------------------------------------------------- wire format */
+
+#define TCP_HDR_LEN 20
+#define TCP_MAX_HDR_LEN 60
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+#define TCP_OPT_EOL 0
+#define TCP_OPT_NOP 1
+#define TCP_OPT_MSS 2
+#define TCP_OPT_WSCALE 3
+#define TCP_OPT_SACK_PERM 4
+#define TCP_OPT_SACK 5
+#define TCP_OPT_TIMESTAMP 8
+
+#define TCP_DEFAULT_MSS 536      /* RFC 9293 3.7.1: assumed when the peer sends no MSS option */
+#define TCP_MAX_WINDOW 65535u    /* no window scaling yet (issue 5: RFC 7323) */
+
+/* A segment parsed once (RFC 9293 3.1) into host order; the state machine
+ * works on this and never on raw bytes. */
+struct tcp_seg {
+    uint32_t saddr, daddr;  /* network order */
+    uint16_t sport, dport;  /* host order */
+    uint32_t seq, ack;
+    uint8_t flags;          /* TCP_FIN ... TCP_CWR */
+    uint16_t wnd;           /* as on the wire (unscaled) */
+    uint16_t urg;
+    /* Options seen (RFC 9293 3.2, RFC 7323, RFC 2018). */
+    bool has_mss;
+    uint16_t mss;
+    bool has_wscale;        /* parsed, not yet negotiated (issue 5) */
+    uint8_t wscale;
+    bool sack_permitted;    /* parsed, not yet negotiated (issue 5) */
+    bool has_ts;            /* parsed, not yet used (issue 5) */
+    uint32_t ts_val, ts_ecr;
+    const uint8_t *data;    /* payload, inside the input pbuf */
+    uint32_t len;           /* payload bytes (after trimming to the window) */
+    uint32_t wire_len;      /* payload bytes as received */
+    uint32_t wire_seq;      /* sequence number as received (RFC 5961 RST check) */
+};
+
+/* Sequence space taken by a segment: payload plus one for each of SYN, FIN. */
+static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *s)
+{
+    return s->len + !!(s->flags & TCP_SYN) + !!(s->flags & TCP_FIN);
+}
+
+/* ------------------------------------------------------------------ states */
+
+enum tcp_state {
+    TCPS_CLOSED = 0,
+    TCPS_LISTEN,
+    TCPS_SYN_SENT,
+    TCPS_SYN_RECEIVED,
+    TCPS_ESTABLISHED,
+    TCPS_FIN_WAIT_1,
+    TCPS_FIN_WAIT_2,
+    TCPS_CLOSE_WAIT,
+    TCPS_CLOSING,
+    TCPS_LAST_ACK,
+    TCPS_TIME_WAIT,
+};
+const char *tcp_state_name(enum tcp_state s);
+
+/* ------------------------------------------------------------------ config */
+
+struct tcp_cc_ops;
+
+/* Tunables, with defaults from tcp_config_default() (shown in brackets). */
+struct tcp_config {
+    ustack_time_t rto_min_us;      /* RFC 6298 lower bound [200 ms, as Linux] */
+    ustack_time_t rto_initial_us;  /* before any RTT sample [1 s] */
+    ustack_time_t rto_max_us;      /* upper bound of the backed-off RTO [60 s] */
+    unsigned syn_retries;          /* SYN retransmissions before ETIMEDOUT [6] */
+    unsigned synack_retries;       /* SYN-ACK retransmissions before the child is dropped [5] */
+    unsigned data_retries;         /* consecutive RTOs on data/FIN before ETIMEDOUT [15] */
+    unsigned persist_max_probes;   /* unanswered-by-an-opening zero-window probes before ETIMEDOUT [15] */
+    ustack_time_t delack_us;       /* delayed-ACK limit, RFC 1122 4.2.3.2 [200 ms] */
+    ustack_time_t msl_us;          /* maximum segment lifetime; TIME-WAIT lasts 2*MSL [30 s] */
+    ustack_time_t fin_wait2_us;    /* FIN-WAIT-2 limit once the user closed [60 s, as Linux] */
+    size_t sndbuf, rcvbuf;         /* per connection, bytes [256 KiB each] */
+    unsigned ooo_max_ranges;       /* out-of-order holes tracked per connection [32] */
+    unsigned syn_backlog;          /* SYN-RECEIVED children per listener [128] */
+    unsigned max_backlog;          /* cap on listen(backlog) [4096] */
+    unsigned challenge_ack_per_sec;/* RFC 5961 7: challenge ACKs per second, stack-wide [1000] */
+    unsigned initial_window_segs;  /* RFC 6928 IW [10] */
+    bool nodelay;                  /* default for new connections: Nagle off [false] */
+    bool keepalive;                /* default for new connections [false] */
+    ustack_time_t keepidle_us;     /* [2 h] */
+    ustack_time_t keepintvl_us;    /* [75 s] */
+    unsigned keepcnt;              /* [9] */
+    const struct tcp_cc_ops *cc;   /* congestion control [&tcp_cc_reno] */
+};
+void tcp_config_default(struct tcp_config *cfg);
+
+/* ------------------------------------------------------------- counters */
+
+#define TCOUNT(ts, name) COUNT((ts)->st, name)
+#define TCOUNT_ADD(ts, name, n) COUNT_ADD((ts)->st, name, n)
+
+/* ------------------------------------------------------------------ buffers */
+
+/* A byte ring. The send ring holds bytes from SND.UNA onwards (sent and not
+ * acknowledged, then not yet sent); the receive ring holds in-order bytes the
+ * application has not read, followed by room where out-of-order bytes are
+ * written in place at their offset from RCV.NXT. */
+struct tcp_ring {
+    uint8_t *buf;
+    size_t cap, head, len;
+};
+
+/* One out-of-order range [start, end) held in the receive ring beyond
+ * RCV.NXT. The ranges are kept sorted and disjoint; their number is bounded
+ * by cfg.ooo_max_ranges and their bytes by the advertised window (which
+ * never exceeds the ring's free space), so the queue has bounded memory.
+ * These are also the SACK blocks of issue 5 (`seen` orders them by recency). */
+struct tcp_ooo_range {
+    uint32_t start, end;
+    uint64_t seen;
+};
+
+/* The retransmission queue: one record per segment sent and not yet
+ * acknowledged, oldest first, in a ring of records. The bytes themselves stay
+ * in the send ring. Per-segment flags are where SACK scoreboarding (RFC 6675)
+ * and RACK (RFC 8985) will mark segments. */
+#define TCP_TXSEG_RETRANS 0x01 /* retransmitted at least once (Karn) */
+#define TCP_TXSEG_SACKED 0x02  /* issue 5 */
+#define TCP_TXSEG_LOST 0x04    /* issue 5 */
+#define TCP_TXSEG_SYN 0x08
+#define TCP_TXSEG_FIN 0x10
+struct tcp_txseg {
+    uint32_t seq, end;       /* sequence range, SYN/FIN included */
+    ustack_time_t sent_at;   /* last (re)transmission */
+    uint8_t flags;
+    uint8_t xmits;
+};
+struct tcp_txq {
+    struct tcp_txseg *segs;
+    unsigned cap, head, len;
+};
+#define TCP_TXQ_MAX 8192 /* records; beyond, new data is merged into the last record */
+
+/* ------------------------------------------------- congestion control */
+
+struct tcb;
+/* Congestion control (RFC 5681) behind an interface, so that NewReno, CUBIC
+ * and SACK-based recovery (issue 5) slot in. The engine detects events
+ * (new data acknowledged, duplicate ACKs, RTO) and keeps the recovery state;
+ * the algorithm owns tcb->cwnd, tcb->ssthresh and tcb->cc_priv. */
+struct tcp_cc_ops {
+    const char *name;
+    void (*init)(struct tcb *tcb);
+    /* New data acknowledged outside recovery; rtt_us is 0 without a sample. */
+    void (*on_ack)(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_us);
+    /* Third duplicate ACK: fast retransmit happens, fast recovery starts. */
+    void (*enter_recovery)(struct tcb *tcb);
+    /* A further duplicate ACK during recovery (window inflation). */
+    void (*on_dupack)(struct tcb *tcb);
+    /* The ACK that ends recovery. */
+    void (*exit_recovery)(struct tcb *tcb);
+    /* Retransmission timeout; `repeated` when the same data already timed
+     * out (RFC 5681 eq. 4: ssthresh is then held). */
+    void (*on_rto)(struct tcb *tcb, bool repeated);
+};
+extern const struct tcp_cc_ops tcp_cc_reno;
+/* Bytes in flight as RFC 5681 defines FlightSize. */
+uint32_t tcp_flight_size(const struct tcb *tcb);
+
+/* ------------------------------------------------------------------ events */
+
+/* What the socket layer is told through tcb->event_fn (and sock_wakeup). */
+#define TCP_EV_CONNECTED 0x01 /* handshake completed */
+#define TCP_EV_READABLE 0x02  /* data or EOF (FIN) to read */
+#define TCP_EV_WRITABLE 0x04  /* send buffer space freed */
+#define TCP_EV_ERROR 0x08     /* tcb->err set: ECONNREFUSED, ECONNRESET, ETIMEDOUT, ... */
+#define TCP_EV_ACCEPT 0x10    /* listener: a connection waits in the accept queue */
+#define TCP_EV_CLOSED 0x20    /* the connection reached CLOSED */
+/* Called from inside the engine (input, timers, API calls): it must only
+ * record the events and wake waiters, never call back into the engine. The
+ * engine also calls sock_wakeup() with every event. A TCB that a socket
+ * holds (TF_USER) stays allocated, in CLOSED if need be, until tcp_close()
+ * or tcp_abort(). */
+typedef void (*tcp_event_fn)(struct tcb *tcb, unsigned events, void *arg);
+
+/* -------------------------------------------------------------------- TCB */
+
+struct tcp_stack;
+
+/* Flags in tcb->tflags. */
+#define TF_ACKNOW 0x0001     /* send an ACK at the end of this input/output */
+#define TF_NODELAY 0x0002    /* Nagle off (TCP_NODELAY) */
+#define TF_FIN_QUEUED 0x0004 /* user closed the sending side: FIN after the data */
+#define TF_FIN_RCVD 0x0008   /* peer's FIN received: EOF after the buffered data */
+#define TF_USER 0x0010       /* a socket holds this TCB (else it is an orphan or a child) */
+#define TF_KEEPALIVE 0x0020
+#define TF_SYN_REXMIT 0x0040 /* the SYN was retransmitted (RFC 6298 5.7) */
+#define TF_OOO_FIN 0x0080    /* a FIN arrived beyond a hole, at ooo_fin_seq */
+#define TF_HASHED 0x0100     /* in the connection table */
+#define TF_IN_RECOVERY 0x0200/* fast recovery (RFC 5681 3.2) */
+#define TF_RTT_ACTIVE 0x0400 /* timing rtt_seq */
+#define TF_PERSIST 0x0800    /* the persist timer owns the send side */
+#define TF_LISTEN_CHILD 0x1000 /* created by a listener (passive open) */
+
+struct tcb {
+    struct tcp_stack *ts;
+    struct tcb *hash_next;         /* connection table chain, or listener chain */
+    struct tcb *all_next, *all_prev; /* every TCB, for teardown */
+    enum tcp_state state;
+    unsigned tflags;
+    int err;                       /* hard error for the user (positive errno), 0 */
+    int soft_err;                  /* last ICMP soft error (RFC 1122 4.2.3.9) */
+
+    /* 4-tuple: addresses network order, ports host order. */
+    uint32_t laddr, raddr;
+    uint16_t lport, rport;
+
+    /* Send sequence space (RFC 9293 3.3.1). snd_max is the highest sequence
+     * number sent: after an RTO snd_nxt goes back to snd_una (go-back-N) and
+     * climbs to snd_max again. */
+    uint32_t iss, snd_una, snd_nxt, snd_max;
+    uint32_t snd_wnd, snd_wl1, snd_wl2;
+    uint32_t max_sndwnd;           /* largest window the peer offered (SWS, RFC 5961) */
+    uint8_t snd_wscale;            /* issue 5; 0 */
+    uint32_t snd_buf_seq;          /* sequence number of the first byte in sndq */
+
+    /* Receive sequence space. rcv_adv is the right edge last advertised:
+     * it never moves left (RFC 9293 3.8.6.2.2). */
+    uint32_t irs, rcv_nxt, rcv_wnd, rcv_adv, rcv_up;
+    uint8_t rcv_wscale;            /* issue 5; 0 */
+    uint32_t ooo_fin_seq;
+
+    uint16_t mss;                  /* effective send MSS: min(peer's, ours) */
+    uint16_t adv_mss;              /* what we announced (MTU - 40) */
+    uint16_t rcv_mss;              /* estimate of the peer's segment size (delayed ACK) */
+    uint32_t delack_bytes;         /* in-order bytes received since our last ACK */
+
+    /* Buffers (allocated when the connection can carry data). */
+    size_t sndbuf_cap, rcvbuf_cap;
+    struct tcp_ring sndq, rcvq;
+    struct tcp_ooo_range *ooo;
+    unsigned ooo_len;
+    uint64_t ooo_stamp;
+    struct tcp_txq txq;
+
+    /* RFC 6298 RTT estimation; all in microseconds. srtt == 0: no sample yet. */
+    ustack_time_t srtt, rttvar, rto;
+    unsigned rto_backoff;          /* shift applied to rto by consecutive timeouts */
+    uint32_t rtt_seq;              /* timed segment: sample when it is acknowledged */
+    ustack_time_t rtt_start;
+
+    /* Retry counters. */
+    unsigned rexmit_count;         /* consecutive RTO expirations */
+    unsigned persist_probes;       /* zero-window probes since the window closed */
+    unsigned persist_backoff;
+    unsigned keep_probes;          /* unanswered keepalive probes */
+    ustack_time_t last_rcv;        /* time of the last segment from the peer */
+
+    /* Congestion control (RFC 5681) and loss recovery. */
+    const struct tcp_cc_ops *cc;
+    uint32_t cwnd, ssthresh;
+    uint32_t cc_bytes_acked;       /* congestion avoidance byte counting */
+    uint64_t cc_priv[8];           /* algorithm-private state */
+    unsigned dupacks;
+    uint32_t recover;              /* snd_max when recovery began (RFC 6582) */
+
+    /* Keepalive (per connection; defaults from the config). */
+    ustack_time_t keepidle_us, keepintvl_us;
+    unsigned keepcnt;
+
+    /* Timers, explained in tcp_timer.c. */
+    struct timer t_rexmt, t_persist, t_delack, t_keep, t_2msl;
+
+    /* Listening: the bounded SYN queue (children in SYN-RECEIVED) and accept
+     * queue (children ESTABLISHED or beyond, not yet accepted). A child
+     * points to its listener through `parent` while it sits in a queue. */
+    struct tcb *parent;
+    struct tcb *q_next;            /* link within the parent's queue */
+    struct tcb *synq, *acceptq, *acceptq_tail;
+    unsigned synq_len, acceptq_len, backlog;
+
+    tcp_event_fn event_fn;
+    void *event_arg;
+};
+
+/* Decision trace, for study tools and the loss-recovery work of issue 5:
+ * called (if set) on every state change and every timer or recovery
+ * decision. `event` is a static string; a and b depend on it:
+ *   "state"         old state, new state
+ *   "rtt"           sample (us), new RTO (us)
+ *   "rto"           snd_una, backed-off RTO (us) of the next expiry
+ *   "fast_rexmit"   snd_una, cwnd after entering recovery
+ *   "recovery_end"  ack, cwnd
+ *   "persist_probe" probes sent, snd_wnd
+ *   "keepalive"     probes sent, 0
+ *   "challenge_ack" rcv_nxt, snd_max
+ */
+typedef void (*tcp_trace_fn)(void *ctx, const struct tcb *tcb, const char *event, uint32_t a, uint32_t b);
+#define TCP_TRACE(tcb, ev, a, b)                                                                               \
+    do {                                                                                                       \
+        if ((tcb)->ts->trace)                                                                                  \
+            (tcb)->ts->trace((tcb)->ts->trace_ctx, (tcb), (ev), (uint32_t)(a), (uint32_t)(b));                 \
+    } while (0)
+
+/* ------------------------------------------------------------ stack state */
+
+#define TCP_MIN_BUF 2048u /* smallest send or receive buffer, bytes */
+#define TCP_HASH_BUCKETS 1024
+#define TCP_LISTEN_BUCKETS 64
+
+struct tcp_stack {
+    struct ustack *st;
+    struct tcp_config cfg;
+    struct tcb *conn_hash[TCP_HASH_BUCKETS]; /* by 4-tuple */
+    struct tcb *listen_hash[TCP_LISTEN_BUCKETS]; /* by local port */
+    struct tcb *all;               /* every TCB */
+    size_t ntcbs;
+    uint8_t isn_key[16];           /* RFC 6528 secret */
+    bool isn_override;             /* tests: the next ISN is isn_next */
+    uint32_t isn_next;
+    /* RFC 5961 7 challenge ACK limit: count in the current second. */
+    ustack_time_t challenge_window_start;
+    unsigned challenge_count;
+    tcp_trace_fn trace;
+    void *trace_ctx;
+};
+
+/* ------------------------------------------------------------ engine API */
+
+/* Creates the TCP state of a stack (cfg NULL: defaults). NULL on no memory. */
+struct tcp_stack *tcp_engine_new(struct ustack *st, const struct tcp_config *cfg);
+/* Frees every TCB (no segments are sent), cancels every timer. */
+void tcp_engine_free(struct tcp_stack *ts);
+size_t tcp_tcb_count(const struct tcp_stack *ts);
+/* Counter by name (as in TCP_COUNTERS); 0 if unknown. */
+uint64_t tcp_counter_get(const struct tcp_stack *ts, const char *name);
+/* RFC 6528 secret: random per stack at creation; tests may fix it. */
+void tcp_set_isn_key(struct tcp_stack *ts, const uint8_t key[16]);
+/* Tests: the next connection uses exactly this ISN (once). */
+void tcp_set_next_isn(struct tcp_stack *ts, uint32_t isn);
+void tcp_set_trace(struct tcp_stack *ts, tcp_trace_fn fn, void *ctx);
+
+/* A received segment: pb holds the TCP header and payload (the IP header has
+ * been pulled, as for udp_input), h the parsed IP header. Consumes pb. */
+void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info *h);
+/* An ICMP error quoting a segment we sent (l4: the quoted TCP header). */
+void tcp_icmp_error(struct tcp_stack *ts, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
+                    int err);
+
+/* Active open (connect): sends the SYN. lport 0 picks a random ephemeral
+ * port free for this 4-tuple. laddr 0 means the stack's address. Returns the
+ * TCB (held by the caller: TF_USER) or NULL with *err = -EADDRINUSE,
+ * -ENOMEM, -EADDRNOTAVAIL, -EINVAL. */
+struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
+                            int *err);
+/* Passive open (listen). laddr 0 = any. Returns the listening TCB or NULL. */
+struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog, int *err);
+/* The next established connection from the accept queue (now held by the
+ * caller), or NULL if none. */
+struct tcb *tcp_accept_next(struct tcp_stack *ts, struct tcb *listener);
+
+/* Copies up to len bytes into the send buffer and sends what the windows
+ * allow. Returns bytes taken, -EAGAIN (buffer full), -EPIPE (sending side
+ * closed), -ENOTCONN, or the connection's error. */
+ssize_t tcp_write(struct tcp_stack *ts, struct tcb *tcb, const void *buf, size_t len);
+/* Reads up to len in-order bytes. Returns bytes, 0 at EOF (FIN received and
+ * everything read), -EAGAIN, -ENOTCONN, or the connection's error. */
+ssize_t tcp_read(struct tcp_stack *ts, struct tcb *tcb, void *buf, size_t len);
+/* Half-close: FIN after the queued data (shutdown(SHUT_WR)). 0 or -ENOTCONN. */
+int tcp_shutdown_write(struct tcp_stack *ts, struct tcb *tcb);
+/* close(): the user lets go of the TCB. Graceful (FIN, then the engine
+ * finishes the close and frees the TCB) unless unread data remains, which
+ * resets the connection (RFC 9293 3.6 / RFC 2525 as Linux). */
+void tcp_close(struct tcp_stack *ts, struct tcb *tcb);
+/* Abortive close (SO_LINGER 0): RST if synchronized; the TCB is freed. */
+void tcp_abort(struct tcp_stack *ts, struct tcb *tcb);
+
+void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg);
+void tcp_set_nodelay(struct tcb *tcb, bool on);
+/* SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT (0 keeps the current value). */
+void tcp_set_keepalive(struct tcp_stack *ts, struct tcb *tcb, bool on, ustack_time_t idle_us,
+                       ustack_time_t intvl_us, unsigned cnt);
+/* SO_SNDBUF/SO_RCVBUF: effective before the connection is established. */
+int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf);
+
+/* Queries for poll() and friends. */
+size_t tcp_readable_bytes(const struct tcb *tcb);
+bool tcp_eof(const struct tcb *tcb);          /* FIN received and all data read */
+size_t tcp_send_space(const struct tcb *tcb);
+bool tcp_is_connected(const struct tcb *tcb); /* ESTABLISHED or later, not closed */
+/* The pending error, cleared (like SO_ERROR). */
+int tcp_take_error(struct tcb *tcb);
+/* Whether a local port is taken by a listener or a connection. */
+bool tcp_port_in_use(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport);
+
+/* ------------------------------------------- between the engine's files */
+
+/* tcp.c */
+struct tcb *tcp_tcb_new(struct tcp_stack *ts);
+/* Send and receive rings and the out-of-order table. 0 or -ENOMEM. */
+int tcp_tcb_alloc_buffers(struct tcb *tcb);
+void tcp_hash_insert(struct tcb *tcb);
+struct tcb *tcp_listen_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport);
+struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+/* tcp_input.c: parses and validates a segment; 0, or -1 (counted). */
+int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct ipv4_hdr_info *h,
+              struct tcp_seg *seg);
+
+/* tcp_output.c */
+uint32_t tcp_isn(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+/* Sends what the windows allow, and an ACK if one is owed. */
+void tcp_output(struct tcb *tcb);
+void tcp_send_syn(struct tcb *tcb);    /* SYN or SYN-ACK by state, seq = iss */
+void tcp_send_ack(struct tcb *tcb);    /* pure ACK now (SYN-ACK in SYN-RECEIVED) */
+/* Sends one segment of the connection at seq: len bytes from the send ring
+ * plus `flags` (ACK added when synchronized). Returns 0 or -errno. */
+int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags);
+/* A segment with seq snd_una - 1 and no data: elicits an ACK (zero-window
+ * and keepalive probes). */
+void tcp_send_probe(struct tcb *tcb);
+/* RST outside any TCB (RFC 9293 3.10.7.1). */
+void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
+                  uint32_t seq, uint32_t ack, bool with_ack);
+void tcp_send_rst_tcb(struct tcb *tcb);
+/* Retransmits the first unacknowledged segment (fast retransmit, RTO). */
+void tcp_retransmit_first(struct tcb *tcb);
+uint32_t tcp_rcv_window(struct tcb *tcb);  /* window to advertise now */
+/* Window update after the application read; sends an ACK if worth it. */
+void tcp_window_update(struct tcb *tcb);
+
+/* tcp_timer.c */
+void tcp_timers_init(struct tcb *tcb);
+void tcp_timers_cancel(struct tcb *tcb);
+ustack_time_t tcp_rto_current(const struct tcb *tcb); /* rto << backoff, bounded */
+void tcp_rexmt_arm(struct tcb *tcb);     /* (re)starts the RTO timer */
+void tcp_rexmt_stop(struct tcb *tcb);
+void tcp_persist_arm(struct tcb *tcb);
+void tcp_delack_arm(struct tcb *tcb);
+void tcp_keepalive_reset(struct tcb *tcb);
+void tcp_rtt_sample(struct tcb *tcb, ustack_time_t rtt_us); /* RFC 6298 2.2/2.3 */
+void tcp_enter_time_wait(struct tcb *tcb);
+/* RFC 6298 5.7: RTO of 3 s once established if the SYN was lost and no RTT sample came. */
+void tcp_rto_after_handshake(struct tcb *tcb);
+
+/* Connection lifecycle (tcp.c). */
+void tcp_set_state(struct tcb *tcb, enum tcp_state s);
+/* The connection is over: reports err (0: none) to the user, unhashes it and
+ * frees it unless a socket still holds it. The TCB may be gone on return. */
+void tcp_drop(struct tcb *tcb, int err);
+void tcp_notify(struct tcb *tcb, unsigned events);
+/* Sends a challenge ACK unless the RFC 5961 rate limit is reached. */
+void tcp_challenge_ack(struct tcb *tcb);
+
+/* Rings (tcp.c). */
+int tcp_ring_alloc(struct tcp_ring *r, size_t cap);
+void tcp_ring_free(struct tcp_ring *r);
+size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n);
+void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n);
+void tcp_ring_consume(struct tcp_ring *r, size_t n);
+
+/* Retransmission queue (tcp_output.c). */
+void tcp_txq_add(struct tcb *tcb, uint32_t seq, uint32_t end, uint8_t flags);
+void tcp_txq_ack(struct tcb *tcb, uint32_t ack);
+void tcp_txq_clear(struct tcb *tcb);
+
+/* Sequence number of our FIN (valid with TF_FIN_QUEUED). */
+static inline uint32_t tcp_fin_seq(const struct tcb *tcb) { return tcb->snd_buf_seq + (uint32_t)tcb->sndq.len; }
+/* Our SYN has been acknowledged. */
+static inline bool tcp_syn_acked(const struct tcb *tcb) { return SEQ_GT(tcb->snd_una, tcb->iss); }
+
+#endif

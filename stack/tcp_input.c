@@ -1,0 +1,875 @@
+/*
+ * TCP input: tcp_input() parses and validates a segment (lengths, data
+ * offset, checksum over the pseudo-header, options) into a struct tcp_seg,
+ * finds its connection and runs the SEGMENT ARRIVES procedure of RFC 9293
+ * 3.10.7, hardened as RFC 5961 says (exact-sequence RSTs, challenge ACKs,
+ * ACK range check). Data goes into the receive ring in order, or is held in
+ * place beyond a hole; what must be sent in answer is left to tcp_output().
+ * Every dropped segment increments a named counter.
+ */
+#include <errno.h>
+#include <string.h>
+#include "tcp.h"
+
+/* ------------------------------------------------------------------ parsing */
+
+int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct ipv4_hdr_info *h,
+              struct tcp_seg *seg)
+{
+    if (len < TCP_HDR_LEN) {
+        TCOUNT(ts, tcp_drop_short);
+        return -1;
+    }
+    size_t doff = (size_t)(p[12] >> 4) * 4;
+    if (doff < TCP_HDR_LEN || doff > len) {
+        TCOUNT(ts, tcp_drop_bad_offset);
+        return -1;
+    }
+    if (len > IPV4_MAX_LEN ||
+        csum_fold(csum_partial(p, len, csum_pseudo(h->src, h->dst, IPPROTO_TCP_, (uint16_t)len))) != 0) {
+        TCOUNT(ts, tcp_drop_bad_checksum);
+        return -1;
+    }
+    memset(seg, 0, sizeof *seg);
+    seg->saddr = h->src;
+    seg->daddr = h->dst;
+    seg->sport = rd16(p);
+    seg->dport = rd16(p + 2);
+    seg->seq = rd32(p + 4);
+    seg->ack = rd32(p + 8);
+    seg->flags = p[13];
+    seg->wnd = rd16(p + 14);
+    seg->urg = rd16(p + 18);
+    /* Options (RFC 9293 3.2): kinds we do not know are skipped by length; a
+     * length that cannot be right drops the segment. */
+    for (size_t i = TCP_HDR_LEN; i < doff;) {
+        uint8_t kind = p[i];
+        if (kind == TCP_OPT_EOL)
+            break;
+        if (kind == TCP_OPT_NOP) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= doff || p[i + 1] < 2 || i + p[i + 1] > doff) {
+            TCOUNT(ts, tcp_drop_bad_options);
+            return -1;
+        }
+        uint8_t olen = p[i + 1];
+        const uint8_t *o = p + i + 2;
+        switch (kind) {
+        case TCP_OPT_MSS:
+            if (olen == 4) {
+                seg->has_mss = true;
+                seg->mss = rd16(o);
+            }
+            break;
+        case TCP_OPT_WSCALE:
+            if (olen == 3) {
+                seg->has_wscale = true;
+                seg->wscale = o[0];
+            }
+            break;
+        case TCP_OPT_SACK_PERM:
+            if (olen == 2)
+                seg->sack_permitted = true;
+            break;
+        case TCP_OPT_TIMESTAMP:
+            if (olen == 10) {
+                seg->has_ts = true;
+                seg->ts_val = rd32(o);
+                seg->ts_ecr = rd32(o + 4);
+            }
+            break;
+        default:
+            break;
+        }
+        i += olen;
+    }
+    seg->data = p + doff;
+    seg->len = seg->wire_len = (uint32_t)(len - doff);
+    seg->wire_seq = seg->seq;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+/* MSS to send with: the peer's (536 when absent, RFC 9293 3.7.1), never above
+ * ours, never absurdly small. */
+static void tcp_set_peer_mss(struct tcb *tcb, const struct tcp_seg *seg)
+{
+    uint32_t m = seg->has_mss ? seg->mss : TCP_DEFAULT_MSS;
+    if (m > tcb->adv_mss)
+        m = tcb->adv_mss;
+    if (m < 64)
+        m = 64;
+    tcb->mss = (uint16_t)m;
+    tcb->rcv_mss = tcb->mss < TCP_DEFAULT_MSS ? tcb->mss : TCP_DEFAULT_MSS;
+}
+
+/* The handshake is complete (SYN-SENT or SYN-RECEIVED -> ESTABLISHED). */
+static void tcp_established(struct tcb *tcb)
+{
+    struct tcp_stack *ts = tcb->ts;
+    tcp_rexmt_stop(tcb);
+    tcb->rexmit_count = 0;
+    tcb->rto_backoff = 0;
+    tcp_rto_after_handshake(tcb);
+    tcp_set_state(tcb, (tcb->tflags & TF_FIN_QUEUED) ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED);
+    tcb->cc->init(tcb);
+    tcb->last_rcv = ts->st->now;
+    tcp_keepalive_reset(tcb);
+    TCOUNT(ts, tcp_established);
+    tcp_notify(tcb, TCP_EV_CONNECTED | TCP_EV_WRITABLE);
+}
+
+/* RFC 9293 3.10.7.4 first check: is any of the segment inside the window? */
+static bool tcp_seq_acceptable(const struct tcb *tcb, uint32_t seq, uint32_t seqlen, uint32_t wnd)
+{
+    uint32_t rn = tcb->rcv_nxt;
+    if (seqlen == 0)
+        return wnd == 0 ? seq == rn : SEQ_IN(seq, rn, rn + wnd);
+    if (wnd == 0)
+        return false;
+    return SEQ_IN(seq, rn, rn + wnd) || SEQ_IN(seq + seqlen - 1, rn, rn + wnd);
+}
+
+/* Records [start, end) as held out of order. Returns false when the table
+ * is full and the range touches none already held. */
+static bool tcp_ooo_insert(struct tcb *tcb, uint32_t start, uint32_t end)
+{
+    unsigned cap = tcb->ts->cfg.ooo_max_ranges;
+    struct tcp_ooo_range *r = tcb->ooo;
+    if (!r)
+        return false;
+    unsigned i = 0;
+    while (i < tcb->ooo_len && SEQ_LT(r[i].end, start))
+        i++;
+    unsigned j = i;
+    while (j < tcb->ooo_len && SEQ_LEQ(r[j].start, end)) {
+        start = SEQ_MIN(start, r[j].start);
+        end = SEQ_MAX(end, r[j].end);
+        j++;
+    }
+    if (i == j) {
+        if (tcb->ooo_len >= cap)
+            return false;
+        memmove(r + i + 1, r + i, (tcb->ooo_len - i) * sizeof *r);
+        tcb->ooo_len++;
+    } else if (j - i > 1) {
+        memmove(r + i + 1, r + j, (tcb->ooo_len - j) * sizeof *r);
+        tcb->ooo_len -= j - i - 1;
+    }
+    r[i].start = start;
+    r[i].end = end;
+    r[i].seen = ++tcb->ooo_stamp;
+    return true;
+}
+
+/* RFC 9293 3.10.7.4 eighth step: the peer's FIN, in order. */
+static void tcp_rcv_fin(struct tcb *tcb)
+{
+    tcb->rcv_nxt++;
+    tcb->tflags |= TF_FIN_RCVD | TF_ACKNOW;
+    tcb->tflags &= ~TF_OOO_FIN;
+    switch (tcb->state) {
+    case TCPS_SYN_RECEIVED:
+    case TCPS_ESTABLISHED:
+        tcp_set_state(tcb, TCPS_CLOSE_WAIT);
+        break;
+    case TCPS_FIN_WAIT_1:
+        /* Our FIN is not acknowledged (or we would be in FIN-WAIT-2):
+         * simultaneous close. */
+        tcp_set_state(tcb, TCPS_CLOSING);
+        break;
+    case TCPS_FIN_WAIT_2:
+        tcp_enter_time_wait(tcb);
+        break;
+    case TCPS_TIME_WAIT:
+        tcp_enter_time_wait(tcb); /* restarts the 2 MSL timeout */
+        break;
+    default:
+        break; /* CLOSE-WAIT, CLOSING, LAST-ACK: remain */
+    }
+    tcp_notify(tcb, TCP_EV_READABLE);
+}
+
+/* RFC 9293 3.10.7.4 seventh step: segment text, already trimmed to the
+ * window (seq >= rcv_nxt): appended in order (pulling in what waited beyond
+ * a hole), or held in place out of order. Decides the delayed ACK. */
+static void tcp_rcv_data(struct tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t len)
+{
+    struct tcp_stack *ts = tcb->ts;
+    if (!tcb->rcvq.buf || tcb->rcvq.len + (seq - tcb->rcv_nxt) + len > tcb->rcvq.cap) {
+        /* Cannot happen with the window we offer; never write past the ring. */
+        TCOUNT(ts, tcp_drop_rcvbuf);
+        return;
+    }
+    if (len > tcb->rcv_mss)
+        tcb->rcv_mss = (uint16_t)(len < tcb->adv_mss ? len : tcb->adv_mss);
+    if (seq != tcb->rcv_nxt) {
+        /* Beyond a hole: held in place, and an immediate (duplicate) ACK
+         * tells the sender (RFC 5681 4.2) so fast retransmit can start. */
+        TCOUNT(ts, tcp_rx_ooo);
+        tcb->tflags |= TF_ACKNOW;
+        if (!tcp_ooo_insert(tcb, seq, seq + len)) {
+            TCOUNT(ts, tcp_drop_ooo_full);
+            return;
+        }
+        tcp_ring_write_at(&tcb->rcvq, tcb->rcvq.len + (seq - tcb->rcv_nxt), data, len);
+        return;
+    }
+    bool had_hole = tcb->ooo_len > 0;
+    tcp_ring_write_at(&tcb->rcvq, tcb->rcvq.len, data, len);
+    tcb->rcvq.len += len;
+    tcb->rcv_nxt += len;
+    /* In-order delivery: whatever was held beyond the hole now follows. */
+    while (tcb->ooo_len && SEQ_LEQ(tcb->ooo[0].start, tcb->rcv_nxt)) {
+        if (SEQ_GT(tcb->ooo[0].end, tcb->rcv_nxt)) {
+            tcb->rcvq.len += tcb->ooo[0].end - tcb->rcv_nxt;
+            tcb->rcv_nxt = tcb->ooo[0].end;
+        }
+        memmove(tcb->ooo, tcb->ooo + 1, (tcb->ooo_len - 1) * sizeof *tcb->ooo);
+        tcb->ooo_len--;
+    }
+    if (had_hole) {
+        tcb->tflags |= TF_ACKNOW; /* a gap (partly) filled: ACK at once (RFC 5681 4.2) */
+    } else {
+        /* Delayed ACK (RFC 1122 4.2.3.2): at least every second full-sized
+         * segment, otherwise within cfg.delack_us. */
+        tcb->delack_bytes += len;
+        if (tcb->delack_bytes >= 2u * tcb->rcv_mss)
+            tcb->tflags |= TF_ACKNOW;
+        else
+            tcp_delack_arm(tcb);
+    }
+    tcp_notify(tcb, TCP_EV_READABLE);
+}
+
+/* RFC 9293 3.10.7.4 fifth step for ESTABLISHED and later: a segment whose
+ * ACK field lies in [SND.UNA - MAX.SND.WND, SND.MAX] (RFC 5961 5.2).
+ * Returns false if the TCB is gone. */
+static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = tcb->ts;
+    struct ustack *st = ts->st;
+    uint32_t ack = seg->ack;
+    uint32_t wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
+
+    /* A duplicate ACK as RFC 5681 2 defines it: nothing new acknowledged, no
+     * data, no SYN/FIN, same window, and data outstanding. */
+    bool dup = ack == tcb->snd_una && seg->wire_len == 0 && !(seg->flags & (TCP_SYN | TCP_FIN)) &&
+               wnd == tcb->snd_wnd && tcb->snd_max != tcb->snd_una;
+
+    /* Send window update (3.10.7.4): "If SND.UNA =< SEG.ACK =< SND.NXT",
+     * and only from a segment newer than the one that last set it (SND.WL1,
+     * SND.WL2), so an old reordered segment cannot shrink the window. */
+    if (SEQ_LEQ(tcb->snd_una, ack) &&
+        (SEQ_LT(tcb->snd_wl1, seg->seq) || (tcb->snd_wl1 == seg->seq && SEQ_LEQ(tcb->snd_wl2, ack)))) {
+        tcb->snd_wnd = wnd;
+        tcb->snd_wl1 = seg->seq;
+        tcb->snd_wl2 = ack;
+        if (wnd > tcb->max_sndwnd)
+            tcb->max_sndwnd = wnd;
+        if (wnd > 0) {
+            timer_cancel(st, &tcb->t_persist);
+            tcb->persist_backoff = 0;
+            tcb->persist_probes = 0;
+        }
+    }
+
+    if (SEQ_GT(ack, tcb->snd_una)) {
+        bool syn_was_acked = tcp_syn_acked(tcb);
+        uint32_t acked = ack - tcb->snd_una;
+        if (!syn_was_acked)
+            acked--;
+        ustack_time_t rtt = 0;
+        if ((tcb->tflags & TF_RTT_ACTIVE) && SEQ_GT(ack, tcb->rtt_seq)) {
+            rtt = st->now - tcb->rtt_start;
+            tcb->tflags &= ~TF_RTT_ACTIVE;
+            tcp_rtt_sample(tcb, rtt);
+        }
+        if (SEQ_GT(ack, tcb->snd_buf_seq) && tcb->sndq.len) {
+            uint32_t n = ack - tcb->snd_buf_seq;
+            if (n > tcb->sndq.len)
+                n = (uint32_t)tcb->sndq.len;
+            tcp_ring_consume(&tcb->sndq, n);
+            tcb->snd_buf_seq += n;
+            tcp_notify(tcb, TCP_EV_WRITABLE);
+        }
+        tcb->snd_una = ack;
+        if (SEQ_LT(tcb->snd_nxt, ack))
+            tcb->snd_nxt = ack;
+        tcp_txq_ack(tcb, ack);
+        tcb->rexmit_count = 0;
+        tcb->rto_backoff = 0;
+        if (tcb->tflags & TF_IN_RECOVERY) {
+            /* Reno: the first ACK of new data ends fast recovery (RFC 5681
+             * 3.2 step 6). NewReno's partial ACKs (RFC 6582) go here. */
+            tcb->tflags &= ~TF_IN_RECOVERY;
+            tcb->cc->exit_recovery(tcb);
+            TCP_TRACE(tcb, "recovery_end", ack, tcb->cwnd);
+        } else if (acked) {
+            tcb->cc->on_ack(tcb, acked, rtt);
+        }
+        tcb->dupacks = 0;
+        /* RFC 6298 5.2 / 5.3: stop when all is acknowledged, else restart. */
+        if (tcb->snd_una == tcb->snd_max)
+            tcp_rexmt_stop(tcb);
+        else
+            tcp_rexmt_arm(tcb);
+    } else if (dup) {
+        TCOUNT(ts, tcp_rx_dup_ack);
+        tcb->dupacks++;
+        if (tcb->dupacks == 3 && !(tcb->tflags & TF_IN_RECOVERY)) {
+            /* Fast retransmit (RFC 5681 3.2 steps 2-3). */
+            TCOUNT(ts, tcp_fast_retransmit);
+            tcb->recover = tcb->snd_max;
+            tcb->cc->enter_recovery(tcb);
+            tcb->tflags |= TF_IN_RECOVERY;
+            tcb->tflags &= ~TF_RTT_ACTIVE;
+            TCP_TRACE(tcb, "fast_rexmit", tcb->snd_una, tcb->cwnd);
+            tcp_retransmit_first(tcb);
+            tcp_rexmt_arm(tcb);
+        } else if (tcb->dupacks > 3 && (tcb->tflags & TF_IN_RECOVERY)) {
+            tcb->cc->on_dupack(tcb);
+        }
+    }
+
+    /* Our FIN acknowledged? Then the state moves on (3.10.7.4 fifth step). */
+    bool fin_acked = (tcb->tflags & TF_FIN_QUEUED) && SEQ_GT(tcb->snd_una, tcp_fin_seq(tcb));
+    switch (tcb->state) {
+    case TCPS_FIN_WAIT_1:
+        if (fin_acked) {
+            tcp_set_state(tcb, TCPS_FIN_WAIT_2);
+            if (!(tcb->tflags & TF_USER))
+                timer_arm(st, &tcb->t_2msl, st->now + ts->cfg.fin_wait2_us);
+        }
+        break;
+    case TCPS_CLOSING:
+        if (fin_acked)
+            tcp_enter_time_wait(tcb);
+        break;
+    case TCPS_LAST_ACK:
+        if (fin_acked) {
+            tcp_drop(tcb, 0);
+            return false;
+        }
+        break;
+    default:
+        break;
+    }
+    return true;
+}
+
+/* ---------------------------------------------- 3.10.7.1: CLOSED (no TCB) */
+
+static void tcp_input_closed(struct tcp_stack *ts, const struct tcp_seg *seg)
+{
+    TCOUNT(ts, tcp_rx_closed_port);
+    /* "An incoming segment containing a RST is discarded." */
+    if (seg->flags & TCP_RST) {
+        TCOUNT(ts, tcp_drop_rst_closed);
+        return;
+    }
+    /* "If the ACK bit is off, <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>;
+     * if the ACK bit is on, <SEQ=SEG.ACK><CTL=RST>." */
+    if (seg->flags & TCP_ACK)
+        tcp_send_rst(ts, seg->daddr, seg->dport, seg->saddr, seg->sport, seg->ack, 0, false);
+    else
+        tcp_send_rst(ts, seg->daddr, seg->dport, seg->saddr, seg->sport, 0, seg->seq + tcp_seg_seqlen(seg), true);
+}
+
+/* ----------------------------------------------------- 3.10.7.2: LISTEN */
+
+static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_iss, uint32_t iss)
+{
+    struct tcp_stack *ts = l->ts;
+    /* first check for an RST: ignore it */
+    if (seg->flags & TCP_RST) {
+        TCOUNT(ts, tcp_drop_listen_rst);
+        return;
+    }
+    /* second check for an ACK: <SEQ=SEG.ACK><CTL=RST> */
+    if (seg->flags & TCP_ACK) {
+        TCOUNT(ts, tcp_listen_ack_rst);
+        tcp_send_rst(ts, seg->daddr, seg->dport, seg->saddr, seg->sport, seg->ack, 0, false);
+        return;
+    }
+    /* third check for a SYN */
+    if (!(seg->flags & TCP_SYN)) {
+        /* fourth, other text or control: drop */
+        TCOUNT(ts, tcp_drop_listen_no_syn);
+        return;
+    }
+    if (l->synq_len >= ts->cfg.syn_backlog || l->synq_len >= l->backlog) {
+        TCOUNT(ts, tcp_drop_syn_queue_full);
+        return;
+    }
+    if (l->acceptq_len >= l->backlog) {
+        TCOUNT(ts, tcp_drop_accept_queue_full);
+        return;
+    }
+    struct tcb *c = tcp_tcb_new(ts);
+    if (!c) {
+        TCOUNT(ts, tcp_drop_nomem);
+        return;
+    }
+    c->laddr = seg->daddr;
+    c->lport = seg->dport;
+    c->raddr = seg->saddr;
+    c->rport = seg->sport;
+    c->tflags = TF_LISTEN_CHILD | (l->tflags & (TF_NODELAY | TF_KEEPALIVE));
+    c->sndbuf_cap = l->sndbuf_cap;
+    c->rcvbuf_cap = l->rcvbuf_cap;
+    c->keepidle_us = l->keepidle_us;
+    c->keepintvl_us = l->keepintvl_us;
+    c->keepcnt = l->keepcnt;
+    /* "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
+     * selected and a SYN segment sent of the form
+     * <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>." */
+    c->irs = seg->seq;
+    c->rcv_nxt = c->rcv_adv = seg->seq + 1;
+    c->iss = use_iss ? iss : tcp_isn(ts, c->laddr, c->lport, c->raddr, c->rport);
+    c->snd_una = c->iss;
+    c->snd_nxt = c->snd_max = c->iss + 1;
+    c->snd_buf_seq = c->iss + 1;
+    c->recover = c->iss;
+    c->snd_wnd = seg->wnd; /* a SYN's window is never scaled */
+    c->max_sndwnd = c->snd_wnd;
+    c->snd_wl1 = seg->seq;
+    c->snd_wl2 = c->iss;
+    tcp_set_peer_mss(c, seg);
+    tcp_set_state(c, TCPS_SYN_RECEIVED);
+    tcp_hash_insert(c);
+    c->parent = l;
+    c->q_next = l->synq;
+    l->synq = c;
+    l->synq_len++;
+    TCOUNT(ts, tcp_passive_opens);
+    /* Data in a SYN is not kept (no TFO): the peer sends it again once the
+     * handshake is complete. */
+    c->tflags |= TF_RTT_ACTIVE;
+    c->rtt_seq = c->iss;
+    c->rtt_start = ts->st->now;
+    tcp_send_syn(c);
+    tcp_rexmt_arm(c);
+}
+
+/* -------------------------------------------------- 3.10.7.3: SYN-SENT */
+
+/* Returns false if the TCB is gone. */
+static bool tcp_input_text_fin(struct tcb *tcb, struct tcp_seg *seg);
+
+static void tcp_input_syn_sent(struct tcb *tcb, struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = tcb->ts;
+    bool ack_ok = false;
+    /* first check the ACK bit: "If SEG.ACK =< ISS or SEG.ACK > SND.NXT,
+     * send a reset (unless the RST bit is set) and discard." */
+    if (seg->flags & TCP_ACK) {
+        if (SEQ_LEQ(seg->ack, tcb->iss) || SEQ_GT(seg->ack, tcb->snd_max)) {
+            TCOUNT(ts, tcp_drop_syn_sent_bad_ack);
+            if (!(seg->flags & TCP_RST))
+                tcp_send_rst(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seg->ack, 0, false);
+            return;
+        }
+        ack_ok = true;
+    }
+    /* second check the RST bit: reset only if it acknowledges our SYN
+     * (RFC 5961 3: no blind reset in SYN-SENT). */
+    if (seg->flags & TCP_RST) {
+        if (ack_ok) {
+            TCOUNT(ts, tcp_conn_refused);
+            tcp_drop(tcb, ECONNREFUSED);
+        } else {
+            TCOUNT(ts, tcp_drop_syn_sent_rst);
+        }
+        return;
+    }
+    /* fourth check the SYN bit */
+    if (!(seg->flags & TCP_SYN)) {
+        /* fifth: neither SYN nor RST: drop */
+        TCOUNT(ts, tcp_drop_syn_sent_no_syn);
+        return;
+    }
+    tcb->irs = seg->seq;
+    tcb->rcv_nxt = tcb->rcv_adv = seg->seq + 1;
+    tcp_set_peer_mss(tcb, seg);
+    tcb->last_rcv = ts->st->now;
+    if (ack_ok) {
+        if ((tcb->tflags & TF_RTT_ACTIVE) && SEQ_GT(seg->ack, tcb->rtt_seq)) {
+            tcb->tflags &= ~TF_RTT_ACTIVE;
+            tcp_rtt_sample(tcb, ts->st->now - tcb->rtt_start);
+        }
+        tcb->snd_una = seg->ack;
+        tcp_txq_ack(tcb, seg->ack);
+    }
+    if (tcp_syn_acked(tcb)) {
+        /* "If SND.UNA > ISS (our SYN has been ACKed), change the connection
+         * state to ESTABLISHED, form an ACK segment <SEQ=SND.NXT>
+         * <ACK=RCV.NXT><CTL=ACK> and send it." */
+        tcb->snd_wnd = (uint32_t)seg->wnd; /* SYN: unscaled */
+        tcb->max_sndwnd = tcb->snd_wnd;
+        tcb->snd_wl1 = seg->seq;
+        tcb->snd_wl2 = seg->ack;
+        tcp_established(tcb);
+        tcb->tflags |= TF_ACKNOW;
+        /* "Data or controls that were queued for transmission may be
+         * included. ... continue processing at the sixth step": the SYN is
+         * consumed, any text and FIN remain. */
+        seg->seq++;
+        seg->flags &= (uint8_t)~TCP_SYN;
+        /* Our SYN offered a window from RCV.NXT: text beyond it is cut. */
+        uint32_t wnd = tcp_rcv_window(tcb);
+        tcb->rcv_adv = tcb->rcv_nxt + wnd;
+        if (seg->len > wnd) {
+            seg->len = wnd;
+            seg->flags &= (uint8_t)~TCP_FIN;
+        }
+        if (tcp_input_text_fin(tcb, seg))
+            tcp_output(tcb);
+        return;
+    }
+    /* "Otherwise, enter SYN-RECEIVED, form a SYN,ACK segment
+     * <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK> and send it": simultaneous open.
+     * Text in the SYN is not kept; the peer sends it again. */
+    tcb->snd_wnd = (uint32_t)seg->wnd;
+    tcb->max_sndwnd = tcb->snd_wnd;
+    tcb->snd_wl1 = seg->seq;
+    tcb->snd_wl2 = tcb->iss;
+    tcp_set_state(tcb, TCPS_SYN_RECEIVED);
+    tcp_send_syn(tcb);
+    tcp_rexmt_arm(tcb);
+}
+
+/* ---------------------------------- 3.10.7.4: sixth to eighth steps */
+
+static bool tcp_input_text_fin(struct tcb *tcb, struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = tcb->ts;
+    uint32_t fin_at = seg->seq + seg->len;
+    /* sixth, check the URG bit: the pointer is remembered, the data is
+     * delivered inline (SO_OOBINLINE behaviour; RFC 6093 advises against
+     * new uses of urgent data). */
+    if ((seg->flags & TCP_URG) && seg->urg &&
+        (tcb->state == TCPS_ESTABLISHED || tcb->state == TCPS_FIN_WAIT_1 || tcb->state == TCPS_FIN_WAIT_2)) {
+        uint32_t up = seg->seq + seg->urg;
+        if (SEQ_GT(up, tcb->rcv_up))
+            tcb->rcv_up = up;
+    }
+    /* seventh, process the segment text */
+    if (seg->len) {
+        switch (tcb->state) {
+        case TCPS_ESTABLISHED:
+        case TCPS_FIN_WAIT_1:
+        case TCPS_FIN_WAIT_2:
+            if (!(tcb->tflags & TF_USER) && !tcb->parent) {
+                /* The user closed: nobody will read this. Reset, as Linux
+                 * does, so the peer does not believe it was delivered. */
+                TCOUNT(ts, tcp_rx_data_after_close);
+                tcp_send_rst_tcb(tcb);
+                tcp_drop(tcb, 0);
+                return false;
+            }
+            tcp_rcv_data(tcb, seg->seq, seg->data, seg->len);
+            break;
+        default:
+            /* CLOSE-WAIT, CLOSING, LAST-ACK, TIME-WAIT: "This should not
+             * occur since a FIN has been received from the remote side.
+             * Ignore the segment text." */
+            TCOUNT(ts, tcp_rx_after_fin);
+            break;
+        }
+    }
+    /* eighth, check the FIN bit */
+    if (seg->flags & TCP_FIN) {
+        if (fin_at == tcb->rcv_nxt) {
+            tcp_rcv_fin(tcb);
+        } else if (SEQ_GT(fin_at, tcb->rcv_nxt) && !(tcb->tflags & TF_FIN_RCVD)) {
+            /* Beyond a hole: taken when the hole fills. */
+            tcb->tflags |= TF_OOO_FIN | TF_ACKNOW;
+            tcb->ooo_fin_seq = fin_at;
+        }
+    }
+    if ((tcb->tflags & TF_OOO_FIN) && tcb->ooo_fin_seq == tcb->rcv_nxt && !(tcb->tflags & TF_FIN_RCVD))
+        tcp_rcv_fin(tcb);
+    return true;
+}
+
+/* --------------------------------- 3.10.7.4: synchronized states */
+
+static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = tcb->ts;
+    struct ustack *st = ts->st;
+    uint32_t wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+    tcb->rcv_wnd = wnd;
+
+    /* A SYN,ACK repeating the peer's SYN (simultaneous open, RFC 9293
+     * figure 8): the SYN is a duplicate and is stripped before the
+     * acceptability test, as BSD and Linux do, so its ACK completes the
+     * handshake. */
+    if (tcb->state == TCPS_SYN_RECEIVED && (seg->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK) &&
+        seg->seq == tcb->irs) {
+        seg->flags &= (uint8_t)~TCP_SYN;
+        seg->seq++;
+    }
+
+    /* first check sequence number (the four cases of the acceptability test) */
+    bool ok = tcp_seq_acceptable(tcb, seg->seq, tcp_seg_seqlen(seg), wnd);
+    if (!ok && wnd == 0 && seg->seq == tcb->rcv_nxt && !(seg->flags & TCP_SYN)) {
+        /* "If the RCV.WND is zero, no segments will be acceptable, but
+         * special allowance should be made to accept valid ACKs, URGs, and
+         * RSTs": the text is trimmed below; a bare FIN is kept (it needs no
+         * buffer), as Linux does. */
+        ok = true;
+    }
+    if (!ok) {
+        if (seg->flags & TCP_RST) {
+            /* out-of-window RST: silently dropped (RFC 5961 3.2) */
+            TCOUNT(ts, tcp_drop_rst_unacceptable);
+            return;
+        }
+        TCOUNT(ts, tcp_drop_unacceptable);
+        if (tcb->state == TCPS_TIME_WAIT && (seg->flags & TCP_FIN))
+            tcp_enter_time_wait(tcb); /* a retransmitted FIN: restart 2 MSL */
+        if (seg->flags & TCP_SYN)
+            tcp_challenge_ack(tcb); /* RFC 5961 4.2 */
+        else
+            tcp_send_ack(tcb); /* "send an acknowledgment ... and drop" */
+        return;
+    }
+    /* Trim to the window: old bytes at the front (including a SYN already
+     * seen), bytes beyond the right edge at the back. */
+    if (SEQ_LT(seg->seq, tcb->rcv_nxt)) {
+        uint32_t dup = tcb->rcv_nxt - seg->seq;
+        if (seg->flags & TCP_SYN) {
+            seg->flags &= (uint8_t)~TCP_SYN;
+            seg->seq++;
+            dup--;
+        }
+        if (dup > seg->len) {
+            seg->flags &= (uint8_t)~TCP_FIN; /* the FIN too was seen */
+            dup = seg->len;
+        }
+        if (dup) {
+            if (dup == seg->len)
+                TCOUNT(ts, tcp_rx_dup_data);
+            else
+                TCOUNT(ts, tcp_rx_trimmed);
+            seg->data += dup;
+            seg->len -= dup;
+            seg->seq += dup;
+            seg->urg = seg->urg > dup ? (uint16_t)(seg->urg - dup) : 0;
+            tcb->tflags |= TF_ACKNOW;
+        }
+    }
+    if (SEQ_GT(seg->seq + seg->len, tcb->rcv_nxt + wnd)) {
+        uint32_t excess = seg->seq + seg->len - (tcb->rcv_nxt + wnd);
+        if (excess > seg->len)
+            excess = seg->len;
+        seg->len -= excess;
+        seg->flags &= (uint8_t)~TCP_FIN;
+        TCOUNT(ts, tcp_rx_trimmed);
+        tcb->tflags |= TF_ACKNOW;
+    }
+
+    /* second check the RST bit (RFC 5961 3.2): only an exact match of
+     * RCV.NXT resets; anything else in the window gets a challenge ACK. */
+    if (seg->flags & TCP_RST) {
+        if (seg->wire_seq != tcb->rcv_nxt) { /* as received, not as trimmed */
+            tcp_challenge_ack(tcb);
+            return;
+        }
+        TCOUNT(ts, tcp_rx_rst);
+        switch (tcb->state) {
+        case TCPS_SYN_RECEIVED:
+            if (tcb->tflags & TF_LISTEN_CHILD) {
+                /* "If this connection was initiated with a passive OPEN,
+                 * then return this connection to the LISTEN state": the
+                 * listener stays; the child is forgotten. */
+                tcp_drop(tcb, 0);
+            } else {
+                TCOUNT(ts, tcp_conn_refused);
+                tcp_drop(tcb, ECONNREFUSED);
+            }
+            return;
+        case TCPS_ESTABLISHED:
+        case TCPS_FIN_WAIT_1:
+        case TCPS_FIN_WAIT_2:
+        case TCPS_CLOSE_WAIT:
+            TCOUNT(ts, tcp_conn_reset);
+            tcp_drop(tcb, ECONNRESET);
+            return;
+        default: /* CLOSING, LAST-ACK, TIME-WAIT */
+            tcp_drop(tcb, 0);
+            return;
+        }
+    }
+
+    /* third check security: not implemented (no IP security options). */
+
+    /* fourth, check the SYN bit: in a synchronized state a SYN gets a
+     * challenge ACK (RFC 5961 4.2), except that a passive child returns to
+     * LISTEN (the listener keeps listening, the child is forgotten). */
+    if (seg->flags & TCP_SYN) {
+        if (tcb->state == TCPS_SYN_RECEIVED && (tcb->tflags & TF_LISTEN_CHILD)) {
+            tcp_drop(tcb, 0);
+            return;
+        }
+        tcp_challenge_ack(tcb);
+        return;
+    }
+
+    /* fifth check the ACK field */
+    if (!(seg->flags & TCP_ACK)) {
+        TCOUNT(ts, tcp_drop_no_ack);
+        return;
+    }
+    tcb->last_rcv = st->now;
+    tcb->keep_probes = 0;
+    if (tcb->state == TCPS_SYN_RECEIVED) {
+        /* "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state
+         * ... If the segment acknowledgment is not acceptable, form a reset
+         * segment <SEQ=SEG.ACK><CTL=RST> and send it." */
+        if (!(SEQ_LT(tcb->snd_una, seg->ack) && SEQ_LEQ(seg->ack, tcb->snd_max))) {
+            TCOUNT(ts, tcp_drop_synrcvd_bad_ack);
+            tcp_send_rst(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seg->ack, 0, false);
+            return;
+        }
+        struct tcb *l = tcb->parent;
+        if (l && l->acceptq_len >= l->backlog) {
+            /* No room to hand it over: ignore the ACK, as Linux; our SYN-ACK
+             * retransmission will prompt another one. */
+            TCOUNT(ts, tcp_drop_accept_queue_full);
+            return;
+        }
+        if (tcp_tcb_alloc_buffers(tcb) < 0) {
+            TCOUNT(ts, tcp_drop_nomem);
+            tcp_send_rst_tcb(tcb);
+            tcp_drop(tcb, ENOMEM);
+            return;
+        }
+        tcb->snd_wnd = (uint32_t)seg->wnd << tcb->snd_wscale;
+        tcb->max_sndwnd = SEQ_MAX(tcb->max_sndwnd, tcb->snd_wnd);
+        tcb->snd_wl1 = seg->seq;
+        tcb->snd_wl2 = seg->ack;
+        tcp_established(tcb);
+        if (l) {
+            /* From the SYN queue to the accept queue. */
+            for (struct tcb **pp = &l->synq; *pp; pp = &(*pp)->q_next) {
+                if (*pp == tcb) {
+                    *pp = tcb->q_next;
+                    l->synq_len--;
+                    break;
+                }
+            }
+            tcb->q_next = NULL;
+            if (l->acceptq_tail)
+                l->acceptq_tail->q_next = tcb;
+            else
+                l->acceptq = tcb;
+            l->acceptq_tail = tcb;
+            l->acceptq_len++;
+            tcp_notify(l, TCP_EV_ACCEPT | TCP_EV_READABLE);
+        }
+    }
+    /* ESTABLISHED and later: RFC 5961 5.2 acceptable ACK range. */
+    if (SEQ_GT(seg->ack, tcb->snd_max)) {
+        /* "If the ACK acks something not yet sent (SEG.ACK > SND.NXT) then
+         * send an ACK, drop the segment, and return." */
+        TCOUNT(ts, tcp_drop_ack_too_new);
+        tcp_challenge_ack(tcb);
+        return;
+    }
+    if (SEQ_LT(seg->ack, tcb->snd_una - tcb->max_sndwnd)) {
+        TCOUNT(ts, tcp_drop_ack_too_old);
+        tcp_challenge_ack(tcb);
+        return;
+    }
+    if (!tcp_ack_process(tcb, seg))
+        return; /* LAST-ACK: closed */
+
+    /* sixth, seventh, eighth */
+    if (tcp_input_text_fin(tcb, seg))
+        tcp_output(tcb);
+}
+
+/* ------------------------------------------------------------ entry point */
+
+void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info *h)
+{
+    struct tcp_seg seg;
+    TCOUNT(ts, tcp_rx);
+    if (h->to_broadcast) {
+        /* RFC 9293 3.9.1: TCP is unicast only; never answer a broadcast. */
+        TCOUNT(ts, tcp_drop_broadcast);
+        goto drop;
+    }
+    if (tcp_parse(ts, pb->data, pb->len, h, &seg) < 0)
+        goto drop;
+    if (seg.sport == 0 || seg.dport == 0) {
+        TCOUNT(ts, tcp_drop_bad_port);
+        goto drop;
+    }
+    TCOUNT_ADD(ts, tcp_rx_bytes, seg.len);
+
+    struct tcb *tcb = tcp_lookup(ts, seg.daddr, seg.dport, seg.saddr, seg.sport);
+    if (tcb && tcb->state == TCPS_TIME_WAIT && (seg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+        SEQ_GT(seg.seq, tcb->rcv_nxt)) {
+        /* A new SYN for a TIME-WAIT 4-tuple with a higher sequence number
+         * may reopen it (RFC 9293 3.6.1 / RFC 1122 4.2.2.13, as Linux): the
+         * new ISS starts above anything the old connection sent. */
+        struct tcb *l = tcp_listen_lookup(ts, seg.daddr, seg.dport);
+        if (l) {
+            uint32_t iss = tcb->snd_max + 65535u + 2u;
+            TCOUNT(ts, tcp_timewait_reopen);
+            tcp_drop(tcb, 0);
+            tcp_input_listen(l, &seg, true, iss);
+            goto drop;
+        }
+    }
+    if (!tcb || tcb->state == TCPS_CLOSED) {
+        struct tcb *l = tcp_listen_lookup(ts, seg.daddr, seg.dport);
+        if (l)
+            tcp_input_listen(l, &seg, false, 0);
+        else
+            tcp_input_closed(ts, &seg);
+        goto drop;
+    }
+    if (tcb->state == TCPS_SYN_SENT)
+        tcp_input_syn_sent(tcb, &seg);
+    else
+        tcp_input_sync(tcb, &seg);
+drop:
+    pbuf_free(ts->st, pb);
+}
+
+/* ----------------------------------------------------------- ICMP errors */
+
+void tcp_icmp_error(struct tcp_stack *ts, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
+                    int err)
+{
+    if (l4len < 8)
+        return;
+    uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
+    uint32_t seq = rd32(l4 + 4);
+    struct tcb *tcb = tcp_lookup(ts, inner->src, sport, inner->dst, dport);
+    if (!tcb)
+        return;
+    /* RFC 5927 4.1: only for a sequence number we have in flight, so a blind
+     * attacker cannot use ICMP to disturb a connection. */
+    if (!SEQ_IN(seq, tcb->snd_una, tcb->snd_max) && !(tcb->state == TCPS_SYN_SENT && seq == tcb->iss))
+        return;
+    TCOUNT(ts, tcp_icmp_errors);
+    if (err == EMSGSIZE)
+        return; /* no path MTU discovery: the stack does not set DF */
+    if (tcb->state == TCPS_SYN_SENT && (err == ECONNREFUSED || err == ENOPROTOOPT)) {
+        /* RFC 1122 4.2.3.9: port and protocol unreachable are hard errors. */
+        tcp_drop(tcb, err);
+        return;
+    }
+    /* Everything else is soft (RFC 1122 4.2.3.9, RFC 5461): kept and
+     * reported only if the connection then times out. */
+    tcb->soft_err = err;
+}

@@ -21,7 +21,11 @@ const char app_net_usage[] =
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
-    "  --seed N             seed of the fault injector's random numbers (default 1)\n";
+    "  --seed N             seed of the fault injector's random numbers (default 1)\n"
+    "TCP tunables:\n"
+    "  --tcp-rto-min-ms N --tcp-rto-max-ms N --tcp-rto-initial-ms N\n"
+    "  --tcp-syn-retries N --tcp-data-retries N --tcp-delack-ms N --tcp-msl-ms N\n"
+    "  --tcp-sndbuf BYTES --tcp-rcvbuf BYTES\n";
 
 void app_usage_error(const char *prog, const char *fmt, ...)
 {
@@ -106,6 +110,44 @@ static int fault_option(struct app_net *n, const char *name, const char *opt, co
     return 0;
 }
 
+/* The TCP tunables of struct ustack_config; times in milliseconds. */
+static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i], *name = a + 6;
+    struct ustack_config *c = &n->cfg;
+    struct {
+        const char *name;
+        ustack_time_t *ms;
+        unsigned *count;
+        size_t *bytes;
+    } opts[] = {
+        {"rto-min-ms", &c->tcp_rto_min_us, NULL, NULL},
+        {"rto-max-ms", &c->tcp_rto_max_us, NULL, NULL},
+        {"rto-initial-ms", &c->tcp_rto_initial_us, NULL, NULL},
+        {"delack-ms", &c->tcp_delack_us, NULL, NULL},
+        {"msl-ms", &c->tcp_msl_us, NULL, NULL},
+        {"syn-retries", NULL, &c->tcp_syn_retries, NULL},
+        {"data-retries", NULL, &c->tcp_data_retries, NULL},
+        {"sndbuf", NULL, NULL, &c->tcp_sndbuf},
+        {"rcvbuf", NULL, NULL, &c->tcp_rcvbuf},
+    };
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
+        if (strcmp(name, opts[k].name) != 0)
+            continue;
+        if (*i + 1 >= argc)
+            app_usage_error(n->prog, "%s needs a value", a);
+        const char *v = argv[++*i];
+        if (opts[k].ms)
+            *opts[k].ms = USTACK_MS(parse_num(n, a, v, 3600000));
+        else if (opts[k].count)
+            *opts[k].count = (unsigned)parse_num(n, a, v, 1000);
+        else
+            *opts[k].bytes = (size_t)parse_num(n, a, v, 64u << 20);
+        return 1;
+    }
+    return 0;
+}
+
 int app_net_option(struct app_net *n, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
@@ -116,6 +158,8 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(name, with_value[k]) == 0;
+    if (!known && strncmp(name, "tcp-", 4) == 0)
+        return tcp_option(n, argc, argv, i);
     bool is_fault = !known && (strncmp(name, "drop", 4) == 0 || strncmp(name, "dup", 3) == 0 ||
                                strncmp(name, "reorder", 7) == 0 || strncmp(name, "corrupt", 7) == 0 ||
                                strncmp(name, "delay", 5) == 0 || strncmp(name, "jitter", 6) == 0);
@@ -199,7 +243,7 @@ void app_net_start(struct app_net *n)
 }
 
 struct drain_state {
-    size_t queued;
+    size_t queued, busy;
     uint64_t failed;
 };
 
@@ -209,6 +253,7 @@ static void drain_probe(struct ustack *st, void *arg)
     struct ustack_usage u;
     ustack_get_usage(st, &u);
     d->queued = u.arp_queued;
+    d->busy = u.tcp_busy;
     d->failed = ustack_counter_get(st, "arp_resolve_failed");
 }
 
@@ -217,7 +262,7 @@ int app_net_drain(struct app_net *n, int max_ms)
     struct drain_state d;
     ustack_rt_locked(n->rt, drain_probe, &d);
     uint64_t failed0 = d.failed;
-    for (int waited = 0; d.queued > 0 && waited < max_ms; waited += 5) {
+    for (int waited = 0; (d.queued > 0 || d.busy > 0) && waited < max_ms; waited += 5) {
         nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
         ustack_rt_locked(n->rt, drain_probe, &d);
     }
@@ -228,6 +273,13 @@ static void write_counters(struct app_net *n, FILE *f)
 {
     for (size_t i = 0; i < ustack_counter_count(); i++)
         fprintf(f, "%s %llu\n", ustack_counter_name(i), (unsigned long long)ustack_counter_value(n->st, i));
+    /* What is still held at exit: after the program closed its sockets,
+     * anything here besides connections in TIME-WAIT would be a leak. */
+    struct ustack_usage u;
+    ustack_get_usage(n->st, &u);
+    fprintf(f, "usage_sockets %zu\nusage_tcp_connections %zu\nusage_tcp_busy %zu\nusage_pbufs %zu\n"
+               "usage_arp_queued %zu\nusage_reasm_datagrams %zu\nusage_reasm_bytes %zu\n",
+            u.sockets, u.tcp_connections, u.tcp_busy, u.pbufs, u.arp_queued, u.reasm_datagrams, u.reasm_bytes);
     if (n->fault_link) {
         struct ustack_fault_stats in, out;
         ustack_link_fault_stats(n->fault_link, 0, &in);

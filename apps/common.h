@@ -38,8 +38,10 @@ extern const char app_net_usage[];
 /* Opens the TAP (exit 1 with a hint if it cannot), wraps it, starts the
  * runtime. */
 void app_net_start(struct app_net *n);
-/* Waits (at most max_ms) until no packet waits for address resolution, so
- * that what was sent has left before the program exits. Returns 0, or -1 if
+/* Waits (at most max_ms) until no packet waits for address resolution and no
+ * TCP connection still has data or a FIN of ours unacknowledged, so that what
+ * was sent has arrived before the program exits (the kernel would finish it
+ * after exit; a user-space stack ends with its process). Returns 0, or -1 if
  * resolution failed or time ran out. */
 int app_net_drain(struct app_net *n, int max_ms);
 /* Stops the loop, writes counters to `out` (if not NULL) and to --stats,

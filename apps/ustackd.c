@@ -110,6 +110,7 @@ int main(int argc, char **argv)
     services_stop(sv);
     us_close(net.st, echo.fd);
     pthread_join(echo.thread, NULL);
+    app_net_drain(&net, 1000); /* let closing connections deliver their FIN */
     app_net_stop(&net, stdout);
     return 0;
 }

@@ -217,6 +217,7 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
     u->reasm_bytes = st->reasm.bytes;
     u->sockets = sock_count(st);
     u->tcp_connections = st->tcp ? tcp_tcb_count(st->tcp) : 0;
+    u->tcp_busy = st->tcp ? tcp_busy_count(st->tcp) : 0;
 }
 
 const char *ustack_ip_str(uint32_t addr, char *buf)

@@ -151,6 +151,28 @@ void tcp_engine_free(struct tcp_stack *ts)
 
 size_t tcp_tcb_count(const struct tcp_stack *ts) { return ts->ntcbs; }
 
+size_t tcp_busy_count(const struct tcp_stack *ts)
+{
+    size_t n = 0;
+    for (const struct tcb *t = ts->all; t; t = t->all_next) {
+        switch (t->state) {
+        case TCPS_CLOSED:
+        case TCPS_LISTEN:
+        case TCPS_TIME_WAIT:
+            break;
+        case TCPS_FIN_WAIT_2:
+        case TCPS_CLOSE_WAIT:
+            /* Our side is done (or waits for the application): busy only
+             * while data we sent is unacknowledged. */
+            n += t->snd_una != t->snd_max || t->sndq.len > (size_t)(t->snd_max - t->snd_una);
+            break;
+        default:
+            n++;
+        }
+    }
+    return n;
+}
+
 uint64_t tcp_counter_get(const struct tcp_stack *ts, const char *name)
 {
     return ustack_counter_get(ts->st, name);

@@ -361,6 +361,9 @@ struct tcp_stack *tcp_engine_new(struct ustack *st, const struct tcp_config *cfg
 /* Frees every TCB (no segments are sent), cancels every timer. */
 void tcp_engine_free(struct tcp_stack *ts);
 size_t tcp_tcb_count(const struct tcp_stack *ts);
+/* Connections still moving data or a FIN of ours (not LISTEN, TIME-WAIT,
+ * CLOSED, nor FIN-WAIT-2/CLOSE-WAIT with everything acknowledged). */
+size_t tcp_busy_count(const struct tcp_stack *ts);
 /* Counter by name (as in TCP_COUNTERS); 0 if unknown. */
 uint64_t tcp_counter_get(const struct tcp_stack *ts, const char *name);
 /* RFC 6528 secret: random per stack at creation; tests may fix it. */

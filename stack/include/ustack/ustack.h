@@ -121,6 +121,7 @@ struct ustack_usage {
     size_t reasm_bytes;
     size_t sockets;
     size_t tcp_connections; /* TCBs alive: listening, connected, closing, TIME-WAIT */
+    size_t tcp_busy;        /* of those, still delivering data or a FIN of ours */
 };
 void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
 

@@ -3,7 +3,8 @@
  * Sends N bytes of the chargen pattern to HOST:PORT (--send N), or receives
  * from HOST:PORT until N bytes arrived or, with N = 0, the peer closed (--recv N); with -l
  * it waits for the connection on PORT instead. Prints bytes, seconds, Mbit/s
- * and the SHA-256 of what moved.
+ * and the SHA-256 of what moved. --read-chunk and --read-delay-ms make a slow
+ * reader (one that closes the peer's window).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,6 +33,9 @@ static void usage(void)
            "  --recv N   receive N bytes (0: until the peer closes)\n"
            "  N may end in k, M or G (powers of 1024)\n"
            "  -l         wait for the connection on PORT (HOST is then the local address)\n"
+           "  --read-chunk N     with --recv: read at most N bytes at a time (default 64k)\n"
+           "  --read-delay-ms N  with --recv: sleep N ms before each read (a slow reader:\n"
+           "                     --read-chunk 1k --read-delay-ms 100 drains 10 KiB/s)\n"
            "Prints: bytes B seconds S mbps M sha256 H\n\n%s",
            app_net_usage);
 }
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
     int mode = 0; /* 1 send, 2 recv */
     uint64_t count = UINT64_MAX;
     bool listen_mode = false;
+    uint64_t read_chunk = CHUNK, read_delay_ms = 0;
     const char *pos[2];
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -83,6 +88,21 @@ int main(int argc, char **argv)
             count = parse_size(argv[++i]);
             if (count == 0)
                 count = UINT64_MAX;
+        } else if (strcmp(a, "--read-chunk") == 0 || strcmp(a, "--read-delay-ms") == 0) {
+            if (i + 1 >= argc)
+                app_usage_error("ustack-bulk", "%s needs a value", a);
+            const char *v = argv[++i];
+            if (strcmp(a, "--read-chunk") == 0) {
+                read_chunk = parse_size(v);
+                if (read_chunk == 0 || read_chunk > CHUNK)
+                    app_usage_error("ustack-bulk", "--read-chunk wants 1 to %d bytes", CHUNK);
+            } else {
+                char *end;
+                errno = 0;
+                read_delay_ms = strtoull(v, &end, 10);
+                if (errno || end == v || *end || *v == '-' || read_delay_ms > 3600000)
+                    app_usage_error("ustack-bulk", "--read-delay-ms wants milliseconds, not '%s'", v);
+            }
         } else if (strcmp(a, "-l") == 0) {
             listen_mode = true;
         } else if (a[0] == '-') {
@@ -149,7 +169,11 @@ int main(int argc, char **argv)
         }
     } else {
         while (moved < count) {
-            size_t want = count - moved < CHUNK ? (size_t)(count - moved) : CHUNK;
+            size_t want = count - moved < read_chunk ? (size_t)(count - moved) : (size_t)read_chunk;
+            if (read_delay_ms)
+                nanosleep(&(struct timespec){.tv_sec = (time_t)(read_delay_ms / 1000),
+                                             .tv_nsec = (long)(read_delay_ms % 1000) * 1000000},
+                          NULL);
             ssize_t n = us_recv(st, fd, buf, want, 0);
             if (n == 0)
                 break;

@@ -213,8 +213,11 @@ int main(int argc, char **argv)
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = addr};
     if (c->fd < 0 || us_connect(st, c->fd, (struct sockaddr *)&to, sizeof to) < 0) {
         int e = errno;
-        fprintf(stderr, "ustack-get: cannot connect to %s port %u: %s\n", host, port, strerror(e));
-        rc = e == ETIMEDOUT ? 28 : 7;
+        /* SO_SNDTIMEO bounds a blocking connect; it then answers EINPROGRESS. */
+        bool timed_out = e == ETIMEDOUT || e == EINPROGRESS;
+        fprintf(stderr, "ustack-get: cannot connect to %s port %u: %s\n", host, port,
+                timed_out ? "timed out" : strerror(e));
+        rc = timed_out ? 28 : 7;
         goto done;
     }
     char req[4096];

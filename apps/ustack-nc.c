@@ -113,7 +113,6 @@ int main(int argc, char **argv)
     struct pump p = {.st = st, .fd = fd};
     pthread_t t;
     pthread_create(&t, NULL, stdin_to_socket, &p);
-    pthread_detach(t); /* it may stay blocked on stdin after the peer is done */
     uint8_t buf[16384];
     for (;;) {
         ssize_t n = us_recv(st, fd, buf, sizeof buf, 0);
@@ -133,6 +132,16 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
     fflush(stdout);
+    /* The peer's EOF ends only its direction (half-close): standard input
+     * keeps flowing to it until it ends too, or the peer resets. */
+    if (rc == 0)
+        pthread_join(t, NULL);
+    else
+        pthread_detach(t);
+    if (p.err && p.err != EPIPE) {
+        fprintf(stderr, "ustack-nc: %s\n", strerror(p.err));
+        rc = 1;
+    }
     /* Let what we sent leave before the stack goes away. */
     us_close(st, fd);
     app_net_drain(&net, 2000);

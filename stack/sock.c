@@ -422,7 +422,8 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
     if (ipv4_route(st, raddr) == 0 && !ipv4_is_local(st, raddr))
         return -ENETUNREACH;
     int err = 0;
-    s->tcb = tcp_open_active(st->tcp, s->laddr, s->lport, raddr, rport, &err);
+    s->tcb = tcp_open_active_sized(st->tcp, s->laddr, s->lport, raddr, rport, s->bufs_set ? s->sndbuf : 0,
+                                   s->bufs_set ? s->rcvbuf : 0, &err);
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->bound = true;

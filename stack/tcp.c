@@ -415,6 +415,12 @@ static bool tcp_tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport,
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                             int *err)
 {
+    return tcp_open_active_sized(ts, laddr, lport, raddr, rport, 0, 0, err);
+}
+
+struct tcb *tcp_open_active_sized(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                  uint16_t rport, size_t sndbuf, size_t rcvbuf, int *err)
+{
     struct ustack *st = ts->st;
     int dummy;
     if (!err)
@@ -459,6 +465,7 @@ struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport
     tcb->raddr = raddr;
     tcb->rport = rport;
     tcb->tflags |= TF_USER;
+    tcp_set_bufsizes(tcb, sndbuf, rcvbuf); /* before the SYN announces a window */
     if (tcp_tcb_alloc_buffers(tcb) < 0) {
         tcb_free(tcb);
         *err = -ENOMEM;

@@ -385,6 +385,10 @@ void tcp_icmp_error(struct tcp_stack *ts, const struct ipv4_hdr_info *inner, con
  * -ENOMEM, -EADDRNOTAVAIL, -EINVAL. */
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                             int *err);
+/* The same with the socket's SO_SNDBUF/SO_RCVBUF (0: the configured size),
+ * applied before the SYN announces a window. */
+struct tcb *tcp_open_active_sized(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                  uint16_t rport, size_t sndbuf, size_t rcvbuf, int *err);
 /* Passive open (listen). laddr 0 = any. Returns the listening TCB or NULL. */
 struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog, int *err);
 /* The next established connection from the accept queue (now held by the

@@ -274,6 +274,12 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             timer_cancel(st, &tcb->t_persist);
             tcb->persist_backoff = 0;
             tcb->persist_probes = 0;
+        } else {
+            /* The peer answered with the window still shut: it is alive, and
+             * a live receiver is waited for however long it takes (RFC 9293
+             * 3.8.6.1, RFC 1122 4.2.2.17; Linux likewise). Only probes that go
+             * unanswered count towards giving up. */
+            tcb->persist_probes = 0;
         }
     }
 

@@ -792,6 +792,36 @@ START_TEST(zero_window_that_never_opens_times_out)
 }
 END_TEST
 
+START_TEST(zero_window_answered_by_a_live_peer_is_never_given_up)
+{
+    tcp_engine_free(T.ts);
+    struct tcp_config c;
+    tcp_config_default(&c);
+    c.persist_max_probes = 3;
+    T.ts = tcp_engine_new(T.st, &c);
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, PEER_ISN, ZERO_WND);
+    tcp_write(T.ts, tcb, "x", 1);
+    /* Ten probes, each answered with the window still shut: far more than
+     * persist_max_probes, yet the connection stays (RFC 1122 4.2.2.17). */
+    unsigned answered = 0;
+    for (int ms = 0; ms < 10 * 61000 && answered < 10; ms += 50) {
+        advance(&T, USTACK_MS(50));
+        struct outseg o;
+        if (next_out(&T, &o)) {
+            ck_assert_uint_eq(o.seq, iss);  /* the probe: an old sequence number */
+            INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .wnd = ZERO_WND);
+            answered++;
+        }
+    }
+    ck_assert_uint_eq(answered, 10);
+    ck_assert_uint_eq(CNT(tcp_persist_probes), 10);
+    ck_assert_int_eq(tcb->state, TCPS_ESTABLISHED);
+    ck_assert_int_eq(tcb->err, 0);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
 START_TEST(send_buffer_full_returns_eagain)
 {
     tcp_engine_free(T.ts);
@@ -2006,6 +2036,7 @@ Suite *suite_tcp_engine(void)
     tcase_add_test(tc, three_dup_acks_trigger_fast_retransmit);
     tcase_add_test(tc, zero_window_is_probed_with_backoff_and_resumes);
     tcase_add_test(tc, zero_window_that_never_opens_times_out);
+    tcase_add_test(tc, zero_window_answered_by_a_live_peer_is_never_given_up);
     tcase_add_test(tc, send_buffer_full_returns_eagain);
     tcase_add_test(tc, active_close_goes_through_fin_wait_and_time_wait);
     tcase_add_test(tc, passive_close_goes_through_close_wait_and_last_ack);

@@ -410,6 +410,15 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
 {
     if (s->listening)
         return -EISCONN;
+    if (s->tcb && s->tcb->state == TCPS_CLOSED) {
+        /* The last attempt failed: report it if nobody has, then let the
+         * socket try again, as Linux does. */
+        int err = tcp_take_error(s->tcb);
+        tcp_close(st->tcp, s->tcb);
+        s->tcb = NULL;
+        if (err)
+            return -err;
+    }
     if (s->tcb) {
         if (stream_connecting(s->tcb))
             return -EALREADY;
@@ -450,8 +459,10 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
 
 static int stream_listen(struct ustack *st, struct sock *s, int backlog)
 {
+    unsigned cap = st->tcp->cfg.max_backlog;
+    unsigned want = backlog < 1 ? 1 : (unsigned)backlog > cap ? cap : (unsigned)backlog;
     if (s->listening) {
-        s->tcb->backlog = backlog < 1 ? 1 : (unsigned)backlog;
+        s->tcb->backlog = want;
         return 0;
     }
     if (s->tcb)
@@ -460,7 +471,7 @@ static int stream_listen(struct ustack *st, struct sock *s, int backlog)
     if (!s->bound && (rc = stream_bind(st, s, 0, 0)) < 0)
         return rc;
     int err = 0;
-    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, backlog < 1 ? 1 : (unsigned)backlog, &err);
+    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, want, &err);
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->listening = true;
@@ -499,8 +510,7 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
             c->sndbuf = s->sndbuf;
             c->rcvbuf = s->rcvbuf;
             tcp_set_nodelay(child, c->nodelay);
-            if (c->keepalive)
-                tcp_set_keepalive(st->tcp, child, true, c->keepidle_us, c->keepintvl_us, c->keepcnt);
+            tcp_set_keepalive(st->tcp, child, c->keepalive, c->keepidle_us, c->keepintvl_us, c->keepcnt);
             sockaddr_in_put(addr, len, child->raddr, child->rport);
             return sock_number(st, c);
         }

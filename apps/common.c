@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <ustack/trace.h>
 #include "common.h"
 
 const char app_net_usage[] =
@@ -18,6 +19,7 @@ const char app_net_usage[] =
     "  --mtu N              link MTU (default 1500)\n"
     "  --pcap FILE          write every frame in and out to FILE (pcap)\n"
     "  --stats FILE         write the counters to FILE on exit\n"
+    "  --trace FILE         write TCP's events to FILE, one JSON line each (docs/trace.md)\n"
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
@@ -154,7 +156,7 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
     if (strncmp(a, "--", 2) != 0)
         return 0;
     const char *name = a + 2;
-    static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed"};
+    static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed", "trace"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(name, with_value[k]) == 0;
@@ -195,6 +197,8 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         n->pcap = v;
     } else if (strcmp(name, "stats") == 0) {
         n->stats = v;
+    } else if (strcmp(name, "trace") == 0) {
+        n->trace = v;
     } else if (strcmp(name, "seed") == 0) {
         n->fault.seed = parse_num(n, a, v, UINT64_MAX);
         n->seed_given = true;
@@ -202,8 +206,28 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
     return 1;
 }
 
+/* Runs under the stack's lock (the loop thread or a socket call), so lines
+ * never interleave. */
+static void trace_to_file(void *ctx, const struct ustack_trace_event *ev)
+{
+    char line[512];
+    int len = ustack_trace_format_json(ev, line, sizeof line);
+    if (len > 0)
+        fwrite(line, 1, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1, ctx);
+}
+
+static void trace_install(struct ustack *st, void *arg)
+{
+    struct app_net *n = arg;
+    ustack_set_trace(st, trace_to_file, n->trace_file, 1);
+}
+
 void app_net_start(struct app_net *n)
 {
+    if (n->trace && !(n->trace_file = fopen(n->trace, "w"))) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", n->prog, n->trace, strerror(errno));
+        exit(1);
+    }
     n->tap_link = ustack_link_tap_open(n->tap);
     if (!n->tap_link) {
         fprintf(stderr,
@@ -240,6 +264,8 @@ void app_net_start(struct app_net *n)
         exit(1);
     }
     n->st = ustack_rt_stack(n->rt);
+    if (n->trace_file)
+        ustack_rt_locked(n->rt, trace_install, n);
 }
 
 struct drain_state {
@@ -313,6 +339,8 @@ void app_net_stop(struct app_net *n, FILE *out)
     }
     ustack_rt_stop(n->rt);
     ustack_link_close(n->top);
+    if (n->trace_file)
+        fclose(n->trace_file);
     n->rt = NULL;
     n->st = NULL;
 }

@@ -19,6 +19,8 @@ struct app_net {
     struct ustack_config cfg;
     const char *pcap;
     const char *stats;
+    const char *trace;
+    FILE *trace_file;
     struct ustack_fault_config fault;
     bool have_fault;
     bool seed_given;

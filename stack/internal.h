@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <ustack/ustack.h>
 #include <ustack/link.h>
+#include <ustack/trace.h>
 
 #include "wire.h"
 
@@ -285,6 +286,13 @@ void sock_report_error(struct ustack *st, const struct pbuf *pb, int err);
  * cfg.random_seed, so a simulated run is reproducible. */
 uint64_t ustack_random(struct ustack *st);
 
+/* Event trace (trace.c): fill an event, then emit it. Callers test
+ * st->trace_fn first so that nothing is built when tracing is off. */
+void trace_begin(const struct ustack *st, struct ustack_trace_event *ev, const char *name);
+void trace_int(struct ustack_trace_event *ev, const char *key, int64_t value);
+void trace_str(struct ustack_trace_event *ev, const char *key, const char *value);
+void trace_emit(struct ustack *st, const struct ustack_trace_event *ev);
+
 /* ----------------------------------------------------------- the stack */
 
 struct ustack {
@@ -314,6 +322,11 @@ struct ustack {
 
     uint64_t rng;          /* splitmix64 state, from cfg.random_seed */
     struct pbuf_queue loopback; /* datagrams to ourselves, fed back on poll */
+
+    /* Event trace (ustack/trace.h); trace_fn NULL = off. */
+    ustack_trace_fn trace_fn;
+    void *trace_ctx;
+    bool trace_all;        /* every connection, or only SO_DEBUG sockets' */
 
     size_t pbufs_live;
     uint64_t counters[CNT__COUNT];

@@ -393,6 +393,8 @@ static int stream_bind(struct ustack *st, struct sock *s, uint32_t laddr, uint16
 /* Options given before there was a TCB. */
 static void stream_apply_options(struct ustack *st, struct sock *s)
 {
+    if (s->debug)
+        s->tcb->tflags |= TF_TRACE;
     if (s->bufs_set)
         tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf);
     tcp_set_nodelay(s->tcb, s->nodelay);
@@ -504,6 +506,7 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
             c->keepintvl_us = s->keepintvl_us;
             c->keepcnt = s->keepcnt;
             c->linger_on = s->linger_on;
+            c->debug = s->debug;
             c->linger_s = s->linger_s;
             c->rcvtimeo_us = s->rcvtimeo_us;
             c->sndtimeo_us = s->sndtimeo_us;
@@ -889,6 +892,17 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
             break;
         case SO_REUSEADDR: s->reuseaddr = v != 0; break;
         case SO_BROADCAST: s->broadcast = v != 0; break;
+        case SO_DEBUG:
+            /* The per-socket trace switch: with ustack_set_trace(..., all 0)
+             * only such sockets' connections are traced. */
+            s->debug = v != 0;
+            if (s->tcb) {
+                if (s->debug)
+                    s->tcb->tflags |= TF_TRACE;
+                else
+                    s->tcb->tflags &= ~TF_TRACE;
+            }
+            break;
         case SO_KEEPALIVE:
             if (!stream)
                 API_RETURN(st, -ENOPROTOOPT);
@@ -977,6 +991,7 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
                 v = tcp_take_error(s->tcb);
             break;
         case SO_KEEPALIVE: v = s->keepalive; break;
+        case SO_DEBUG: v = s->debug; break;
         case SO_ACCEPTCONN: v = s->listening; break;
         case SO_TYPE: v = s->type; break;
         case SO_RCVBUF: v = (int)s->rcvbuf; break;

@@ -48,6 +48,7 @@ struct sock {
     bool linger_on;
     int linger_s;
     bool bufs_set;         /* SO_SNDBUF/SO_RCVBUF given: apply to the TCB */
+    bool debug;            /* SO_DEBUG: trace this connection (ustack/trace.h) */
 };
 
 struct sock_table {

@@ -125,7 +125,14 @@ void tcp_config_default(struct tcp_config *cfg);
 
 /* ------------------------------------------------------------- counters */
 
-#define TCOUNT(ts, name) COUNT((ts)->st, name)
+/* Counting a drop (tcp_drop_*) also traces it; the name test folds away at
+ * compile time. */
+#define TCOUNT(ts, name)                                                                                       \
+    do {                                                                                                       \
+        COUNT((ts)->st, name);                                                                                 \
+        if (__builtin_strncmp(#name, "tcp_drop_", 9) == 0 && (ts)->st->trace_fn)                               \
+            tcp_trace_drop((ts), #name);                                                                       \
+    } while (0)
 #define TCOUNT_ADD(ts, name, n) COUNT_ADD((ts)->st, name, n)
 
 /* ------------------------------------------------------------------ buffers */
@@ -329,7 +336,28 @@ typedef void (*tcp_trace_fn)(void *ctx, const struct tcb *tcb, const char *event
     do {                                                                                                       \
         if ((tcb)->ts->trace)                                                                                  \
             (tcb)->ts->trace((tcb)->ts->trace_ctx, (tcb), (ev), (uint32_t)(a), (uint32_t)(b));                 \
+        if (tcp_traced(tcb))                                                                                   \
+            tcp_trace_decision((tcb), (ev), (uint32_t)(a), (uint32_t)(b));                                     \
     } while (0)
+
+/* The public event trace (ustack/trace.h, docs/trace.md), in tcp_trace.c.
+ * Every site tests tcp_traced() first: off, tracing costs that branch. */
+#define TF_TRACE 0x2000 /* SO_DEBUG: traced even when the stack traces only chosen sockets */
+/* The decisions named in TCP_TRACE, as public events with named fields. */
+void tcp_trace_decision(struct tcb *tcb, const char *ev, uint32_t a, uint32_t b);
+/* A segment sent ("seg_out") or received ("seg_in"). */
+void tcp_trace_seg(struct tcb *tcb, const char *ev, uint32_t seq, uint32_t ack, uint32_t len, uint32_t wnd,
+                   uint8_t flags);
+/* cwnd and ssthresh after the congestion control acted, and why. */
+void tcp_trace_cwnd(struct tcb *tcb, const char *why);
+/* Any other event: up to two named numbers. */
+void tcp_trace_event(struct tcb *tcb, const char *ev, const char *k1, int64_t v1, const char *k2, int64_t v2);
+/* A retransmission of [seq, seq + len) (SYN and FIN count as one), for
+ * `why` ("rto", "fast_retransmit"): counted and traced. */
+void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
+/* A segment dropped for `reason` (a counter name) while the engine handles
+ * ts->cur_seg: traced with the segment's connection. */
+void tcp_trace_drop(struct tcp_stack *ts, const char *reason);
 
 /* ------------------------------------------------------------ stack state */
 
@@ -352,7 +380,16 @@ struct tcp_stack {
     unsigned challenge_count;
     tcp_trace_fn trace;
     void *trace_ctx;
+    const struct tcp_seg *cur_seg; /* the segment tcp_input() is handling, for drop events */
+    bool cur_traced;               /* whether its drops are traced */
 };
+
+/* Whether events of this connection go to the trace. */
+static inline bool tcp_traced(const struct tcb *tcb)
+{
+    const struct ustack *st = tcb->ts->st;
+    return st->trace_fn && (st->trace_all || (tcb->tflags & TF_TRACE));
+}
 
 /* ------------------------------------------------------------ engine API */
 
@@ -459,7 +496,7 @@ void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t
                   uint32_t seq, uint32_t ack, bool with_ack);
 void tcp_send_rst_tcb(struct tcb *tcb);
 /* Retransmits the first unacknowledged segment (fast retransmit, RTO). */
-void tcp_retransmit_first(struct tcb *tcb);
+void tcp_retransmit_first(struct tcb *tcb, const char *why);
 uint32_t tcp_rcv_window(struct tcb *tcb);  /* window to advertise now */
 /* Window update after the application read; sends an ACK if worth it. */
 void tcp_window_update(struct tcb *tcb);

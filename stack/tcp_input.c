@@ -116,6 +116,8 @@ static void tcp_established(struct tcb *tcb)
     tcp_rto_after_handshake(tcb);
     tcp_set_state(tcb, (tcb->tflags & TF_FIN_QUEUED) ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED);
     tcb->cc->init(tcb);
+    if (tcp_traced(tcb))
+        tcp_trace_cwnd(tcb, "init");
     tcb->last_rcv = ts->st->now;
     tcp_keepalive_reset(tcb);
     TCOUNT(ts, tcp_established);
@@ -265,6 +267,8 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
      * SND.WL2), so an old reordered segment cannot shrink the window. */
     if (SEQ_LEQ(tcb->snd_una, ack) &&
         (SEQ_LT(tcb->snd_wl1, seg->seq) || (tcb->snd_wl1 == seg->seq && SEQ_LEQ(tcb->snd_wl2, ack)))) {
+        if (wnd != tcb->snd_wnd && tcp_traced(tcb))
+            tcp_trace_event(tcb, "peer_window", "wnd", wnd, "old", tcb->snd_wnd);
         tcb->snd_wnd = wnd;
         tcb->snd_wl1 = seg->seq;
         tcb->snd_wl2 = ack;
@@ -315,7 +319,10 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             tcb->cc->exit_recovery(tcb);
             TCP_TRACE(tcb, "recovery_end", ack, tcb->cwnd);
         } else if (acked) {
+            uint32_t before = tcb->cwnd;
             tcb->cc->on_ack(tcb, acked, rtt);
+            if (tcb->cwnd != before && tcp_traced(tcb))
+                tcp_trace_cwnd(tcb, before < tcb->ssthresh ? "slow_start" : "congestion_avoidance");
         }
         tcb->dupacks = 0;
         /* RFC 6298 5.2 / 5.3: stop when all is acknowledged, else restart. */
@@ -326,6 +333,8 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
     } else if (dup) {
         TCOUNT(ts, tcp_rx_dup_ack);
         tcb->dupacks++;
+        if (tcp_traced(tcb))
+            tcp_trace_event(tcb, "dupack", "ack", ack, "count", tcb->dupacks);
         if (tcb->dupacks == 3 && !(tcb->tflags & TF_IN_RECOVERY)) {
             /* Fast retransmit (RFC 5681 3.2 steps 2-3). */
             TCOUNT(ts, tcp_fast_retransmit);
@@ -334,10 +343,12 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             tcb->tflags |= TF_IN_RECOVERY;
             tcb->tflags &= ~TF_RTT_ACTIVE;
             TCP_TRACE(tcb, "fast_rexmit", tcb->snd_una, tcb->cwnd);
-            tcp_retransmit_first(tcb);
+            tcp_retransmit_first(tcb, "fast_retransmit");
             tcp_rexmt_arm(tcb);
         } else if (tcb->dupacks > 3 && (tcb->tflags & TF_IN_RECOVERY)) {
             tcb->cc->on_dupack(tcb);
+            if (tcp_traced(tcb))
+                tcp_trace_cwnd(tcb, "dupack_inflate");
         }
     }
 
@@ -425,6 +436,7 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
     c->raddr = seg->saddr;
     c->rport = seg->sport;
     c->tflags = TF_LISTEN_CHILD | (l->tflags & (TF_NODELAY | TF_KEEPALIVE));
+    c->tflags |= l->tflags & TF_TRACE; /* SO_DEBUG on the listener covers its connections */
     c->sndbuf_cap = l->sndbuf_cap;
     c->rcvbuf_cap = l->rcvbuf_cap;
     c->keepidle_us = l->keepidle_us;
@@ -812,6 +824,7 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
         TCOUNT(ts, tcp_drop_broadcast);
         goto drop;
     }
+    ts->cur_seg = NULL;
     if (tcp_parse(ts, pb->data, pb->len, h, &seg) < 0)
         goto drop;
     if (seg.sport == 0 || seg.dport == 0) {
@@ -821,6 +834,15 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
     TCOUNT_ADD(ts, tcp_rx_bytes, seg.len);
 
     struct tcb *tcb = tcp_lookup(ts, seg.daddr, seg.dport, seg.saddr, seg.sport);
+    if (ts->st->trace_fn) {
+        /* Drops while this segment is handled are traced with it; the
+         * connection may be freed on the way, so decide now. */
+        ts->cur_seg = &seg;
+        ts->cur_traced = tcb ? tcp_traced(tcb) : ts->st->trace_all;
+        if (tcb && ts->cur_traced)
+            tcp_trace_seg(tcb, "seg_in", seg.wire_seq, seg.ack, seg.wire_len, (uint32_t)seg.wnd << tcb->snd_wscale,
+                          seg.flags);
+    }
     if (tcb && tcb->state == TCPS_TIME_WAIT && (seg.flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
         SEQ_GT(seg.seq, tcb->rcv_nxt)) {
         /* A new SYN for a TIME-WAIT 4-tuple with a higher sequence number
@@ -848,6 +870,7 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
     else
         tcp_input_sync(tcb, &seg);
 drop:
+    ts->cur_seg = NULL;
     pbuf_free(ts->st, pb);
 }
 

@@ -225,6 +225,8 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
         timer_cancel(ts->st, &tcb->t_delack);
     }
     size_t off = len ? (size_t)(seq - tcb->snd_buf_seq) : 0;
+    if (tcp_traced(tcb))
+        tcp_trace_seg(tcb, "seg_out", seq, tcb->rcv_nxt, len, wnd, flags);
     return tcp_xmit(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seq, tcb->rcv_nxt, flags,
                     (uint16_t)(wnd >> tcb->rcv_wscale), opts, optlen, &tcb->sndq, off, len);
 }
@@ -276,6 +278,8 @@ void tcp_send_rst_tcb(struct tcb *tcb)
 {
     if (!tcp_synchronized(tcb->state))
         return; /* CLOSED, LISTEN, SYN-SENT: the peer knows of no connection */
+    if (tcp_traced(tcb))
+        tcp_trace_seg(tcb, "seg_out", tcb->snd_max, tcb->rcv_nxt, 0, 0, TCP_RST | TCP_ACK);
     tcp_xmit(tcb->ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, tcb->snd_max, tcb->rcv_nxt,
              TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0);
 }
@@ -340,7 +344,7 @@ void tcp_output(struct tcb *tcb)
         tcp_send_segment(tcb, seq, len, flags);
         uint32_t end = seq + len + (fin ? 1 : 0);
         if (retrans) {
-            TCOUNT(tcb->ts, tcp_retransmit_segs);
+            tcp_note_retransmit(tcb, seq, len + (fin ? 1 : 0), "rto"); /* go-back-N after an RTO */
         } else {
             TCOUNT(tcb->ts, tcp_tx_data_segs);
             if (!(tcb->tflags & TF_RTT_ACTIVE)) {
@@ -372,10 +376,11 @@ void tcp_output(struct tcb *tcb)
     }
 }
 
-void tcp_retransmit_first(struct tcb *tcb)
+void tcp_retransmit_first(struct tcb *tcb, const char *why)
 {
     if (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED) {
         tcp_send_syn(tcb);
+        tcp_note_retransmit(tcb, tcb->iss, 1, why);
         return;
     }
     uint32_t seq = tcb->snd_una;
@@ -386,7 +391,7 @@ void tcp_retransmit_first(struct tcb *tcb)
     if (len == 0 && !fin)
         return;
     tcp_send_segment(tcb, seq, len, fin ? TCP_FIN : 0);
-    TCOUNT(tcb->ts, tcp_retransmit_segs);
+    tcp_note_retransmit(tcb, seq, len + (fin ? 1 : 0), why);
     if (tcb->txq.len) {
         struct tcp_txseg *s = txq_at(&tcb->txq, 0);
         s->flags |= TCP_TXSEG_RETRANS;
@@ -409,6 +414,8 @@ void tcp_window_update(struct tcb *tcb)
      * segments or half the buffer (or the window was closed): tell the peer. */
     if (cur < tcb->adv_mss || grow >= 2u * tcb->adv_mss || grow >= tcb->rcvbuf_cap / 2) {
         TCOUNT(tcb->ts, tcp_window_updates);
+        if (tcp_traced(tcb))
+            tcp_trace_event(tcb, "window_update", "win", now, "old", cur);
         tcp_send_ack(tcb);
     }
 }

@@ -167,12 +167,15 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
     if (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED) {
         tcb->tflags |= TF_SYN_REXMIT;
         tcp_send_syn(tcb);
+        tcp_note_retransmit(tcb, tcb->iss, 1, "rto");
         tcp_rexmt_arm(tcb);
         return;
     }
     /* RFC 5681 3.1 eq. 4: ssthresh from FlightSize (held if this data timed
      * out before), cwnd to one segment; fast recovery ends. */
     tcb->cc->on_rto(tcb, tcb->rexmit_count > 1);
+    if (tcp_traced(tcb))
+        tcp_trace_cwnd(tcb, "rto");
     tcb->tflags &= ~TF_IN_RECOVERY;
     tcb->dupacks = 0;
     tcb->recover = tcb->snd_max;

@@ -3,10 +3,14 @@
 #   make            library + programs (gcc; CC=clang works too)
 #   make test       deps, build, unit + simulation tests, ASan/UBSan run, short fuzz, integration
 #   make unit       Check unit and simulation tests
-#   make asan       the same tests built with ASan + UBSan
-#   make fuzz       libFuzzer on ustack_input (FUZZ_SECONDS, default 300)
+#   make sim        TCP simulation: 10 MiB over lossy links, 1000 seeds (SIM_SEEDS; SEED=N replays one)
+#   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
+#   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
+#   make study SCENARIO=NAME [SEED=N]  a simulated TCP scenario: trace, pcap, plots in build/study/NAME
+#   make study-docs  regenerate docs/study/img/*.png (every scenario, fixed seeds)
 #   make demo       build, bring up the namespace, ping the stack, tear down
+#   make bench-trace  throughput with the event trace off and on (root; not in make test)
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
 
@@ -23,6 +27,10 @@ CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS := -lpthread -lm
 FUZZ_SECONDS ?= 300
+FUZZ_TCP_SECONDS ?= $(FUZZ_SECONDS)
+SIM_SEEDS ?= 1000
+ASAN_SIM_SEEDS ?= 40
+SIM_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 LIB_SRC := $(wildcard stack/*.c) $(wildcard stack/link/*.c) $(wildcard stack/runtime/*.c)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -31,14 +39,14 @@ LIB_A := $(BUILD)/lib/libustack.a
 LIB_SO := $(BUILD)/lib/libustack.so
 
 APP_COMMON := $(BUILD)/obj/apps/common.o $(BUILD)/obj/apps/util.o
-APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk
+APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk ustack-stat ustack-study
 APP_BINS := $(APPS:%=$(BUILD)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit asan fuzz fuzz-ci integration demo deps install clean
+.PHONY: all lib apps test unit sim asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -61,7 +69,7 @@ $(LIB_SO): $(LIB_PIC)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libustack.so.0 -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o
+$(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o $(BUILD)/obj/apps/control.o
 
 $(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -76,37 +84,101 @@ $(BUILD)/tests/unit: $(UNIT_SRC) $(wildcard tests/unit/*.h) $(LIB_A)
 unit: $(BUILD)/tests/unit
 	CK_FORK=no $(BUILD)/tests/unit
 
+# The TCP simulation (tests/sim/sim_tcp.c): all seeds, or SEED=N alone
+# (verbose); SIM_ARGS adds options (e.g. --bytes N).
+SIM_BIN := $(BUILD)/sim/sim_tcp
+$(SIM_BIN): tests/sim/sim_tcp.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/sim/sim_tcp.c $(LIB_A) $(LDLIBS)
+
+sim: $(SIM_BIN)
+ifdef SEED
+	$(SIM_BIN) --seed $(SEED) $(SIM_ARGS)
+else
+	$(SIM_BIN) --seeds $(SIM_SEEDS) --jobs $(SIM_JOBS) --replay-check $(SIM_ARGS)
+endif
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDLIBS="-lpthread -lm -fsanitize=address,undefined" build/asan/tests/unit
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 CK_FORK=no build/asan/tests/unit
+	  LDLIBS="-lpthread -lm -fsanitize=address,undefined" build/asan/tests/unit build/asan/sim/sim_tcp
+ifdef SEED
+	$(ASAN_ENV) build/asan/sim/sim_tcp --seed $(SEED) $(SIM_ARGS)
+else
+	$(ASAN_ENV) CK_FORK=no build/asan/tests/unit
+	$(ASAN_ENV) build/asan/sim/sim_tcp --seeds $(ASAN_SIM_SEEDS) --jobs $(SIM_JOBS) $(SIM_ARGS)
+endif
 
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_input
-$(FUZZ_BIN): tests/fuzz/fuzz_input.c $(LIB_SRC) $(wildcard stack/*.h stack/include/ustack/*.h)
+FUZZ_TCP_BIN := $(BUILD)/fuzz/fuzz_tcp
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard stack/*.h stack/include/ustack/*.h)
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o $@ tests/fuzz/fuzz_input.c \
+	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
 	  $(filter-out stack/runtime/%,$(LIB_SRC)) $(LDLIBS)
 
-fuzz: $(FUZZ_BIN)
-	@mkdir -p $(BUILD)/fuzz/corpus
+# fuzz_tcp first replays its seed corpus and checks that fuzzed segments met
+# TCP in every state, then fuzzes.
+fuzz: $(FUZZ_BIN) $(FUZZ_TCP_BIN)
+	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_tcp
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus tests/fuzz/corpus
+	FUZZ_TCP_STATES=require $(FUZZ_TCP_BIN) tests/fuzz/corpus_tcp/* >$(BUILD)/fuzz/corpus_tcp.log 2>&1 || \
+	  { cat $(BUILD)/fuzz/corpus_tcp.log; exit 1; }
+	@sed -n '/^fuzz_tcp:/,$$p' $(BUILD)/fuzz/corpus_tcp.log
+	$(FUZZ_TCP_BIN) -max_total_time=$(FUZZ_TCP_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus_tcp tests/fuzz/corpus_tcp
 
 fuzz-ci:
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_TCP_SECONDS=60
 
 integration: all
 	bash tests/integration/run.sh
+
+# ---------------------------------------------------------------- study (docs/study)
+
+# make study SCENARIO=NAME [SEED=N]: a simulated scenario (apps/ustack-study.c)
+# and its graphs (tools/ustack-plot) in build/study/NAME/. make study-docs:
+# the graphs of every scenario, fixed seeds, into docs/study/img/.
+STUDY_SCENARIOS := handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct
+STUDY_SEED = $(if $(SEED),$(SEED),1)
+STUDY_PYTHON := /usr/bin/python3
+STUDY_BIN := $(BUILD)/bin/ustack-study
+
+study: $(STUDY_BIN)
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make study SCENARIO=NAME [SEED=N]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
+	$(STUDY_BIN) $(SCENARIO) --seed $(STUDY_SEED) -o $(BUILD)/study/$(SCENARIO)
+	$(STUDY_PYTHON) tools/ustack-plot $(BUILD)/study/$(SCENARIO)/trace.jsonl -o $(BUILD)/study/$(SCENARIO) --name $(SCENARIO)
+
+study-docs: $(STUDY_BIN)
+	@mkdir -p docs/study/img
+	@set -e; for s in $(STUDY_SCENARIOS); do \
+	  d=$(BUILD)/study-docs/$$s; \
+	  $(STUDY_BIN) $$s --seed 1 -q -o $$d; \
+	  $(STUDY_PYTHON) tools/ustack-plot $$d/trace.jsonl -o $$d --name $$s >/dev/null; \
+	  rm -f docs/study/img/$$s-*.png; \
+	  for g in tseq tseq-zoom cwnd rtt; do [ ! -f $$d/$$g.png ] || cp $$d/$$g.png docs/study/img/$$s-$$g.png; done; \
+	  echo "study-docs: docs/study/img/$$s-*.png"; \
+	done
+
+study-test: $(STUDY_BIN)
+	bash tests/study/test_study.sh
 
 test: deps
 	$(MAKE) --no-print-directory all
 	CC=clang $(MAKE) --no-print-directory BUILD=build/clang all
 	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory sim
+	$(MAKE) --no-print-directory study-test
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory fuzz-ci
 	$(MAKE) --no-print-directory integration
 
 demo: deps all
 	bash tools/demo.sh
+
+# What the event trace costs, trace off against on (not part of `make test`);
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--runs 5 --base 7f00fd1".
+.PHONY: bench-trace
+bench-trace: all
+	bash tools/bench-trace.sh $(BENCH_ARGS)
 
 deps:
 	@bash tools/deps.sh

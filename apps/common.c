@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <ustack/stat.h>
 #include <ustack/trace.h>
 #include "common.h"
+#include "control.h"
 
 const char app_net_usage[] =
     "network options:\n"
@@ -293,6 +295,121 @@ int app_net_drain(struct app_net *n, int max_ms)
         ustack_rt_locked(n->rt, drain_probe, &d);
     }
     return d.queued == 0 && d.failed == failed0 ? 0 : -1;
+}
+
+/* ------------------------------------------------- live snapshot (control.h) */
+
+struct snapshot {
+    struct ustack_link *fault; /* in: the fault injector, or NULL */
+    ustack_time_t now;
+    uint32_t addr;
+    struct ustack_conn_info *conns;
+    size_t nconns;
+    uint64_t *counters;
+    size_t ncounters;
+    struct ustack_usage usage;
+    bool have_fault;
+    struct ustack_fault_stats fault_in, fault_out;
+    bool nomem;
+};
+
+/* Under the stack's lock: copy only; no I/O. */
+static void snapshot_take(struct ustack *st, void *arg)
+{
+    struct snapshot *s = arg;
+    /* The fault injector is used by the loop thread under the same lock. */
+    if (s->fault) {
+        s->have_fault = true;
+        ustack_link_fault_stats(s->fault, 0, &s->fault_in);
+        ustack_link_fault_stats(s->fault, 1, &s->fault_out);
+    }
+    s->now = ustack_now(st);
+    s->addr = ustack_get_config(st)->addr;
+    size_t n = ustack_conn_list(st, NULL, 0);
+    s->conns = n ? calloc(n, sizeof *s->conns) : NULL;
+    s->ncounters = ustack_counter_count();
+    s->counters = calloc(s->ncounters, sizeof *s->counters);
+    if ((n && !s->conns) || !s->counters) {
+        s->nomem = true;
+        return;
+    }
+    s->nconns = ustack_conn_list(st, s->conns, n);
+    if (s->nconns > n)
+        s->nconns = n;
+    for (size_t i = 0; i < s->ncounters; i++)
+        s->counters[i] = ustack_counter_value(st, i);
+    ustack_get_usage(st, &s->usage);
+}
+
+static void put_endpoint(FILE *f, const char *key, uint32_t addr, uint16_t port)
+{
+    char ip[16];
+    fprintf(f, " %s=%s:%u", key, ustack_ip_str(addr, ip), port);
+}
+
+static void snapshot_format(FILE *f, const struct snapshot *s, const char *tap)
+{
+    char ip[16];
+    fprintf(f, "%s %d\ntap %s\naddr %s\nnow_us %llu\n", CONTROL_MAGIC, CONTROL_VERSION, tap,
+            ustack_ip_str(s->addr, ip), (unsigned long long)s->now);
+    for (size_t i = 0; i < s->nconns; i++) {
+        const struct ustack_conn_info *ci = &s->conns[i];
+        fprintf(f, "conn state=%s", ci->state);
+        put_endpoint(f, "local", ci->laddr, ci->lport);
+        put_endpoint(f, "remote", ci->raddr, ci->rport);
+        fprintf(f, " iss=%u irs=%u snd_una=%u snd_nxt=%u snd_max=%u rcv_nxt=%u inflight=%u cwnd=%u", ci->iss,
+                ci->irs, ci->snd_una, ci->snd_nxt, ci->snd_max, ci->rcv_nxt, ci->inflight, ci->cwnd);
+        if (ci->ssthresh == USTACK_SSTHRESH_INF)
+            fprintf(f, " ssthresh=inf");
+        else
+            fprintf(f, " ssthresh=%u", ci->ssthresh);
+        fprintf(f,
+                " srtt_us=%llu rttvar_us=%llu rto_us=%llu rto_backoff=%u retrans=%llu sendq=%zu recvq=%zu"
+                " snd_wnd=%u rcv_wnd=%u mss=%u\n",
+                (unsigned long long)ci->srtt_us, (unsigned long long)ci->rttvar_us,
+                (unsigned long long)ci->rto_us, ci->rto_backoff, (unsigned long long)ci->retrans, ci->sendq,
+                ci->recvq, ci->snd_wnd, ci->rcv_wnd, (unsigned)ci->mss);
+    }
+    for (size_t i = 0; i < s->ncounters; i++)
+        fprintf(f, "counter %s %llu\n", ustack_counter_name(i), (unsigned long long)s->counters[i]);
+    if (s->have_fault) {
+        const struct ustack_fault_stats *d[2] = {&s->fault_in, &s->fault_out};
+        for (int k = 0; k < 2; k++) {
+            const char *dir = k ? "out" : "in";
+            fprintf(f,
+                    "counter fault_%s_dropped %llu\ncounter fault_%s_duplicated %llu\n"
+                    "counter fault_%s_reordered %llu\ncounter fault_%s_corrupted %llu\n"
+                    "counter fault_%s_delayed %llu\n",
+                    dir, (unsigned long long)d[k]->dropped, dir, (unsigned long long)d[k]->duplicated, dir,
+                    (unsigned long long)d[k]->reordered, dir, (unsigned long long)d[k]->corrupted, dir,
+                    (unsigned long long)d[k]->delayed);
+        }
+    }
+    const struct ustack_usage *u = &s->usage;
+    fprintf(f,
+            "usage pbufs %zu\nusage timers %zu\nusage arp_entries %zu\nusage arp_queued %zu\n"
+            "usage reasm_datagrams %zu\nusage reasm_bytes %zu\nusage sockets %zu\n"
+            "usage tcp_connections %zu\nusage tcp_busy %zu\nend\n",
+            u->pbufs, u->timers, u->arp_entries, u->arp_queued, u->reasm_datagrams, u->reasm_bytes, u->sockets,
+            u->tcp_connections, u->tcp_busy);
+}
+
+int app_net_snapshot(struct app_net *n, FILE *f)
+{
+    struct snapshot s;
+    memset(&s, 0, sizeof s);
+    s.fault = n->fault_link;
+    ustack_rt_locked(n->rt, snapshot_take, &s);
+    int r = 0;
+    if (s.nomem) {
+        fprintf(f, "%s %d\nerror out of memory\n", CONTROL_MAGIC, CONTROL_VERSION);
+        r = -1;
+    } else {
+        snapshot_format(f, &s, n->tap);
+    }
+    free(s.conns);
+    free(s.counters);
+    return r;
 }
 
 static void write_counters(struct app_net *n, FILE *f)

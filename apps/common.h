@@ -1,8 +1,9 @@
 /*
  * What every ustack program shares: the network options (--tap, --addr, --gw,
  * --mac, --mtu, --pcap, fault injection, --seed, --stats), bringing a stack up
- * on a TAP with the runtime, and printing its counters. Built on the public
- * API only.
+ * on a TAP with the runtime, printing its counters, and a live snapshot of it
+ * (connections, counters, usage) for ustackd's control socket. Built on the
+ * public API only.
  */
 #ifndef USTACK_APPS_COMMON_H
 #define USTACK_APPS_COMMON_H
@@ -46,6 +47,12 @@ void app_net_start(struct app_net *n);
  * after exit; a user-space stack ends with its process). Returns 0, or -1 if
  * resolution failed or time ran out. */
 int app_net_drain(struct app_net *n, int max_ms);
+/* Writes one snapshot of the running stack to f in the control protocol's
+ * text format (control.h, docs/stat.md): connections, counters (with the
+ * fault injector's), usage. Everything is copied in one ustack_rt_locked()
+ * call and formatted after it. Returns 0, or -1 when out of memory (an
+ * "error" record is written instead). */
+int app_net_snapshot(struct app_net *n, FILE *f);
 /* Stops the loop, writes counters to `out` (if not NULL) and to --stats,
  * destroys the stack and closes the links. */
 void app_net_stop(struct app_net *n, FILE *out);

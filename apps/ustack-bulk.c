@@ -3,8 +3,8 @@
  * Sends N bytes of the chargen pattern to HOST:PORT (--send N), or receives
  * from HOST:PORT until N bytes arrived or, with N = 0, the peer closed (--recv N); with -l
  * it waits for the connection on PORT instead. Prints bytes, seconds, Mbit/s
- * and the SHA-256 of what moved. --read-chunk and --read-delay-ms make a slow
- * reader (one that closes the peer's window).
+ * and the SHA-256 of what moved. --read-start-ms, --read-chunk and
+ * --read-delay-ms make a slow reader (one that closes the peer's window).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +25,13 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void sleep_ms(uint64_t ms)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (ms && nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
 static void usage(void)
 {
     printf("usage: ustack-bulk [options] (--send N | --recv N) [-l] HOST PORT\n"
@@ -36,6 +43,7 @@ static void usage(void)
            "  --read-chunk N     with --recv: read at most N bytes at a time (default 64k)\n"
            "  --read-delay-ms N  with --recv: sleep N ms before each read (a slow reader:\n"
            "                     --read-chunk 1k --read-delay-ms 100 drains 10 KiB/s)\n"
+           "  --read-start-ms N  with --recv: read nothing for the first N ms\n"
            "Prints: bytes B seconds S mbps M sha256 H\n\n%s",
            app_net_usage);
 }
@@ -65,7 +73,7 @@ int main(int argc, char **argv)
     int mode = 0; /* 1 send, 2 recv */
     uint64_t count = UINT64_MAX;
     bool listen_mode = false;
-    uint64_t read_chunk = CHUNK, read_delay_ms = 0;
+    uint64_t read_chunk = CHUNK, read_delay_ms = 0, read_start_ms = 0;
     const char *pos[2];
     int npos = 0;
     for (int i = 1; i < argc; i++) {
@@ -88,7 +96,8 @@ int main(int argc, char **argv)
             count = parse_size(argv[++i]);
             if (count == 0)
                 count = UINT64_MAX;
-        } else if (strcmp(a, "--read-chunk") == 0 || strcmp(a, "--read-delay-ms") == 0) {
+        } else if (strcmp(a, "--read-chunk") == 0 || strcmp(a, "--read-delay-ms") == 0 ||
+                   strcmp(a, "--read-start-ms") == 0) {
             if (i + 1 >= argc)
                 app_usage_error("ustack-bulk", "%s needs a value", a);
             const char *v = argv[++i];
@@ -99,9 +108,10 @@ int main(int argc, char **argv)
             } else {
                 char *end;
                 errno = 0;
-                read_delay_ms = strtoull(v, &end, 10);
-                if (errno || end == v || *end || *v == '-' || read_delay_ms > 3600000)
-                    app_usage_error("ustack-bulk", "--read-delay-ms wants milliseconds, not '%s'", v);
+                uint64_t ms = strtoull(v, &end, 10);
+                if (errno || end == v || *end || *v == '-' || ms > 3600000)
+                    app_usage_error("ustack-bulk", "%s wants milliseconds, not '%s'", a, v);
+                *(strcmp(a, "--read-delay-ms") == 0 ? &read_delay_ms : &read_start_ms) = ms;
             }
         } else if (strcmp(a, "-l") == 0) {
             listen_mode = true;
@@ -168,12 +178,10 @@ int main(int argc, char **argv)
         while (us_recv(st, fd, buf, CHUNK, 0) > 0) {
         }
     } else {
+        sleep_ms(read_start_ms);
         while (moved < count) {
             size_t want = count - moved < read_chunk ? (size_t)(count - moved) : (size_t)read_chunk;
-            if (read_delay_ms)
-                nanosleep(&(struct timespec){.tv_sec = (time_t)(read_delay_ms / 1000),
-                                             .tv_nsec = (long)(read_delay_ms % 1000) * 1000000},
-                          NULL);
+            sleep_ms(read_delay_ms);
             ssize_t n = us_recv(st, fd, buf, want, 0);
             if (n == 0)
                 break;

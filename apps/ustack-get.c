@@ -345,6 +345,7 @@ done:
     if (c->fd >= 0)
         us_close(st, c->fd);
     free(c);
+    app_net_drain(&net, 2000); /* let our FIN arrive before the stack goes away */
     app_net_stop(&net, NULL);
     return rc;
 }

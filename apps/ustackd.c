@@ -1,6 +1,7 @@
 /*
  * ustackd: a host on a TAP device. It answers ARP and ping, runs a UDP echo
  * service on port 7 and, with --services, TCP echo, discard, chargen and HTTP,
+ * and serves live snapshots to ustack-stat on a control socket (control.h),
  * until SIGINT or SIGTERM; then it prints its counters.
  */
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <ustack/socket.h>
 #include "common.h"
+#include "control.h"
 #include "services.h"
 
 struct udp_echo {
@@ -42,6 +44,8 @@ static void usage(void)
            "  --services LIST   TCP services, comma-separated: echo (7), discard (9),\n"
            "                    chargen (19), http (80), or all\n"
            "  --http-root DIR   files the HTTP server serves (besides /bytes/N and PUT /upload)\n"
+           "  --control PATH    control socket for ustack-stat (docs/stat.md); default\n"
+           "                    " CONTROL_RUN_DIR "/TAP.sock, else /tmp/ustack-TAP.sock; 'off': none\n"
            "Prints 'ustackd: ready' when up; SIGINT/SIGTERM stop it and print its counters.\n"
            "Defaults: --tap tap0 --addr 10.0.0.2/24.\n\n%s",
            app_net_usage);
@@ -51,7 +55,7 @@ int main(int argc, char **argv)
 {
     struct app_net net;
     app_net_init(&net, "ustackd", "tap0", "10.0.0.2/24");
-    const char *services = NULL, *http_root = NULL;
+    const char *services = NULL, *http_root = NULL, *control = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage();
@@ -59,13 +63,16 @@ int main(int argc, char **argv)
         }
         if (app_net_option(&net, argc, argv, &i))
             continue;
-        if (strcmp(argv[i], "--services") == 0 || strcmp(argv[i], "--http-root") == 0) {
+        if (strcmp(argv[i], "--services") == 0 || strcmp(argv[i], "--http-root") == 0 ||
+            strcmp(argv[i], "--control") == 0) {
             if (i + 1 >= argc)
                 app_usage_error("ustackd", "%s needs a value", argv[i]);
             if (argv[i][2] == 's')
                 services = argv[++i];
-            else
+            else if (argv[i][2] == 'h')
                 http_root = argv[++i];
+            else if (!*(control = argv[++i]))
+                app_usage_error("ustackd", "--control wants a path (or 'off')");
             continue;
         }
         app_usage_error("ustackd", "unknown argument '%s'", argv[i]);
@@ -82,6 +89,15 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
+    /* The control socket first: a bad --control stops us before the stack
+     * sends anything; a busy default only warns. */
+    struct control *ctl = NULL;
+    if (!control || strcmp(control, "off") != 0) {
+        ctl = control_open(&net, control);
+        if (!ctl && control)
+            return 1;
+    }
+
     app_net_start(&net);
 
     struct udp_echo echo = {.st = net.st};
@@ -89,6 +105,7 @@ int main(int argc, char **argv)
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(7)};
     if (echo.fd < 0 || us_bind(net.st, echo.fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
         fprintf(stderr, "ustackd: UDP echo service: %s\n", strerror(errno));
+        control_stop(ctl);
         app_net_stop(&net, NULL);
         return 1;
     }
@@ -97,16 +114,24 @@ int main(int argc, char **argv)
     if (services && !(sv = services_start(net.st, services, http_root))) {
         us_close(net.st, echo.fd);
         pthread_join(echo.thread, NULL);
+        control_stop(ctl);
         app_net_stop(&net, NULL);
         return 1;
     }
 
+    if (ctl && control_serve(ctl) < 0) {
+        control_stop(ctl);
+        ctl = NULL;
+    }
+    if (ctl)
+        printf("ustackd: control socket %s\n", control_path(ctl));
     printf("ustackd: ready\n");
     fflush(stdout);
 
     int sig;
     sigwait(&sigs, &sig);
 
+    control_stop(ctl);
     services_stop(sv);
     us_close(net.st, echo.fd);
     pthread_join(echo.thread, NULL);

@@ -2,7 +2,9 @@
  * The simulator: several stacks on one in-memory hub, each port optionally
  * behind its own seeded fault injector, driven by a virtual clock that jumps to
  * the next deadline. Everything is visited in node order, so a run is a pure
- * function of the seed and the calls made.
+ * function of the seed and the calls made. A node may also have a link of the
+ * caller's (ustack_sim_add_node: e.g. a slow path, scripted losses) and a pcap
+ * capture stamped with virtual time.
  *
  * The hub queues up to SIM_HUB_QUEUE frames per port (memory is only used per
  * queued frame); ustack_sim_run_until() leaves the clock at `limit` when it
@@ -54,10 +56,20 @@ struct ustack_sim *ustack_sim_new(uint64_t seed, ustack_time_t start)
 struct ustack *ustack_sim_add(struct ustack_sim *sim, const struct ustack_config *cfg,
                               const struct ustack_fault_config *fault)
 {
+    struct ustack_sim_node_opts o = {.fault = fault};
+    return ustack_sim_add_node(sim, cfg, &o);
+}
+
+struct ustack *ustack_sim_add_node(struct ustack_sim *sim, const struct ustack_config *cfg,
+                                   const struct ustack_sim_node_opts *opts)
+{
+    static const struct ustack_sim_node_opts none;
     if (!sim || !cfg) {
         errno = EINVAL;
         return NULL;
     }
+    if (!opts)
+        opts = &none;
     if (sim->n == sim->cap) {
         unsigned cap = sim->cap ? sim->cap * 2 : 8;
         struct sim_node *nodes = realloc(sim->nodes, cap * sizeof *nodes);
@@ -75,17 +87,30 @@ struct ustack *ustack_sim_add(struct ustack_sim *sim, const struct ustack_config
     if (!port)
         return NULL; /* a port-less hub is kept for the next try (or freed by ustack_sim_free) */
 
+    /* Each layer takes over the one below it; on failure it leaves it open,
+     * and closing node.link (the top so far) closes the whole chain. */
     struct sim_node node = {.link = port};
-    if (fault) {
-        struct ustack_fault_config fc = *fault;
+    struct ustack_link *l;
+    if (opts->fault) {
+        struct ustack_fault_config fc = *opts->fault;
         if (fc.seed == 0) {
             uint64_t x = sim->seed + sim->n;
             fc.seed = splitmix64(&x);
         }
-        node.fault = ustack_link_fault_new(port, &fc);
+        node.fault = ustack_link_fault_new(node.link, &fc);
         if (!node.fault)
             goto fail_link;
         node.link = node.fault;
+    }
+    if (opts->wrap) {
+        if (!(l = opts->wrap(opts->wrap_ctx, node.link)))
+            goto fail_link;
+        node.link = l;
+    }
+    if (opts->pcap) {
+        if (!(l = ustack_link_pcap_new(node.link, opts->pcap, opts->pcap_time_offset_us)))
+            goto fail_link;
+        node.link = l;
     }
 
     /* A stack without a seed of its own draws one from the simulation's, so a
@@ -103,12 +128,14 @@ struct ustack *ustack_sim_add(struct ustack_sim *sim, const struct ustack_config
     ustack_poll(node.st, sim->now);
     return node.st;
 
-fail_link:
+fail_link:;
     /* The hub survives: it has at least one other port unless this was the
      * first, in which case closing the port frees it. */
+    int e = errno;
     ustack_link_close(node.link);
     if (sim->n == 0)
         sim->hub = NULL;
+    errno = e ? e : ENOMEM;
     return NULL;
 }
 

@@ -529,6 +529,11 @@ static ssize_t stream_send(struct ustack *st, struct sock *s, const uint8_t *buf
 {
     if (s->listening || !s->tcb)
         return -ENOTCONN;
+    if (s->so_error) {
+        int err = s->so_error; /* kept from a send that returned a partial count */
+        s->so_error = 0;
+        return -err;
+    }
     if (s->shut_wr)
         return -EPIPE;
     if (len == 0)
@@ -544,8 +549,14 @@ static ssize_t stream_send(struct ustack *st, struct sock *s, const uint8_t *buf
                 return (ssize_t)sent;
             continue;
         }
-        if (n != -EAGAIN)
-            return sent ? (ssize_t)sent : n; /* EPIPE (no signal is raised), ECONNRESET, ... */
+        if (n != -EAGAIN) {
+            /* EPIPE (no signal is raised), ECONNRESET, ETIMEDOUT... After a
+             * partial send the count goes back now and the error with the
+             * next call, as on Linux; the engine has already cleared it. */
+            if (sent && n != -EPIPE)
+                s->so_error = (int)-n;
+            return sent ? (ssize_t)sent : n;
+        }
         if (!api_can_block(st, s, flags))
             return sent ? (ssize_t)sent : -EAGAIN;
         int rc = api_wait(st, s, gen, deadline);

@@ -20,7 +20,7 @@ void tcp_config_default(struct tcp_config *c)
     c->synack_retries = 5;
     c->data_retries = 15;
     c->persist_max_probes = 15;
-    c->delack_us = USTACK_MS(200);
+    c->delack_us = USTACK_MS(40); /* Linux's TCP_DELACK_MIN; well under the 200 ms minimum RTO */
     c->msl_us = USTACK_SEC(30);
     c->fin_wait2_us = USTACK_SEC(60);
     c->sndbuf = 256u * 1024;

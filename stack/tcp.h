@@ -105,7 +105,7 @@ struct tcp_config {
     unsigned synack_retries;       /* SYN-ACK retransmissions before the child is dropped [5] */
     unsigned data_retries;         /* consecutive RTOs on data/FIN before ETIMEDOUT [15] */
     unsigned persist_max_probes;   /* unanswered-by-an-opening zero-window probes before ETIMEDOUT [15] */
-    ustack_time_t delack_us;       /* delayed-ACK limit, RFC 1122 4.2.3.2 [200 ms] */
+    ustack_time_t delack_us;       /* delayed-ACK limit, RFC 1122 4.2.3.2 (at most 500 ms) [40 ms] */
     ustack_time_t msl_us;          /* maximum segment lifetime; TIME-WAIT lasts 2*MSL [30 s] */
     ustack_time_t fin_wait2_us;    /* FIN-WAIT-2 limit once the user closed [60 s, as Linux] */
     size_t sndbuf, rcvbuf;         /* per connection, bytes [256 KiB each] */
@@ -290,6 +290,7 @@ struct tcb {
     unsigned persist_probes;       /* zero-window probes since the window closed */
     unsigned persist_backoff;
     unsigned keep_probes;          /* unanswered keepalive probes */
+    uint64_t retrans;              /* segments retransmitted, for ustack_conn_list() */
     ustack_time_t last_rcv;        /* time of the last segment from the peer */
 
     /* Congestion control (RFC 5681) and loss recovery. */

@@ -107,6 +107,18 @@ static void tcp_set_peer_mss(struct tcb *tcb, const struct tcp_seg *seg)
 }
 
 /* The handshake is complete (SYN-SENT or SYN-RECEIVED -> ESTABLISHED). */
+/* Whether cwnd was what limited the sender when this ACK's data was sent
+ * (RFC 7661's idea, as Linux's tcp_is_cwnd_limited): in slow start, flight
+ * over half of cwnd; in congestion avoidance, flight within a segment of it.
+ * A sender held back by the peer's window or by the application does not
+ * grow cwnd, so cwnd keeps meaning "what the path took". */
+static bool tcp_cwnd_limited(const struct tcb *tcb, uint32_t prior_flight)
+{
+    if (tcb->cwnd < tcb->ssthresh)
+        return 2u * prior_flight >= tcb->cwnd;
+    return prior_flight + tcb->mss > tcb->cwnd;
+}
+
 static void tcp_established(struct tcb *tcb)
 {
     struct tcp_stack *ts = tcb->ts;
@@ -220,7 +232,7 @@ static void tcp_rcv_data(struct tcb *tcb, uint32_t seq, const uint8_t *data, uin
         tcp_ring_write_at(&tcb->rcvq, tcb->rcvq.len + (seq - tcb->rcv_nxt), data, len);
         return;
     }
-    bool had_hole = tcb->ooo_len > 0;
+    bool had_hole = tcb->ooo_len > 0 || (tcb->tflags & TF_OOO_FIN);
     tcp_ring_write_at(&tcb->rcvq, tcb->rcvq.len, data, len);
     tcb->rcvq.len += len;
     tcb->rcv_nxt += len;
@@ -289,6 +301,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
 
     if (SEQ_GT(ack, tcb->snd_una)) {
         bool syn_was_acked = tcp_syn_acked(tcb);
+        uint32_t prior_flight = tcp_flight_size(tcb);
         uint32_t acked = ack - tcb->snd_una;
         if (!syn_was_acked)
             acked--;
@@ -318,7 +331,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             tcb->tflags &= ~TF_IN_RECOVERY;
             tcb->cc->exit_recovery(tcb);
             TCP_TRACE(tcb, "recovery_end", ack, tcb->cwnd);
-        } else if (acked) {
+        } else if (acked && tcp_cwnd_limited(tcb, prior_flight)) {
             uint32_t before = tcb->cwnd;
             tcb->cc->on_ack(tcb, acked, rtt);
             if (tcb->cwnd != before && tcp_traced(tcb))

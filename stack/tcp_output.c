@@ -245,8 +245,11 @@ void tcp_send_ack(struct tcb *tcb)
     case TCPS_SYN_SENT:
         return;
     case TCPS_SYN_RECEIVED:
-        /* Our SYN is not acknowledged yet: every ACK we owe repeats it. */
+        /* Our SYN is not acknowledged yet: every ACK we owe repeats it (the
+         * peer sent its SYN again, so ours was probably lost): a
+         * retransmission, counted and traced as one. */
         tcp_send_syn(tcb);
+        tcp_note_retransmit(tcb, tcb->iss, 1, "dup_syn");
         return;
     default:
         /* SND.MAX, not SND.NXT: after an RTO snd_nxt is back at snd_una,

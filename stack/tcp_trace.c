@@ -65,6 +65,7 @@ void tcp_trace_event(struct tcb *tcb, const char *name, const char *k1, int64_t 
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why)
 {
     TCOUNT(tcb->ts, tcp_retransmit_segs);
+    tcb->retrans++;
     if (!tcp_traced(tcb))
         return;
     struct ustack_trace_event ev;

@@ -9,8 +9,11 @@ pkgs=(
     libclang-rt-14-dev                     # libFuzzer and the sanitizers' runtime
     iproute2 iputils-ping iputils-arping   # namespace, TAP, ping, arping
     curl socat netcat-openbsd tcpdump      # integration tests
+    apache2-utils                          # ab: many keep-alive HTTP requests (TCP tests)
     nftables                               # kernel-side loss without netem
+    tshark                                 # retransmission cross-check (test_trace_tshark.sh)
     python3 python3-scapy                  # crafted and malformed packets
+    python3-matplotlib                     # tools/ustack-plot (make study)
 )
 
 missing=()

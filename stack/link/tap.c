@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_tun.h>
 
@@ -83,6 +86,29 @@ static const struct ustack_link_ops tap_ops = {
     .close = tap_close,
 };
 
+/* Attaching gives the TAP its carrier, but the kernel notices that a little
+ * later (linkwatch); until then a bridge drops what the device sends, and the
+ * stack's first frames (its ARP announcement, an ARP request) would be lost.
+ * Wait, briefly and bounded, until the kernel reports the device up. */
+#define TAP_CARRIER_WAIT_MS 200
+
+static void tap_wait_operstate_up(const char *ifname)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/sys/class/net/%s/operstate", ifname);
+    for (int ms = 0; ms < TAP_CARRIER_WAIT_MS; ms++) {
+        char state[16] = "";
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return; /* no sysfs here: nothing to wait on */
+        bool up = fgets(state, sizeof state, f) && strncmp(state, "up", 2) == 0;
+        fclose(f);
+        if (up)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
+    }
+}
+
 struct ustack_link *ustack_link_tap_open(const char *ifname)
 {
     if (!ifname || !*ifname) {
@@ -126,6 +152,7 @@ struct ustack_link *ustack_link_tap_open(const char *ifname)
 
     memcpy(t->ifname, ifr.ifr_name, IFNAMSIZ);
     t->ifname[IFNAMSIZ - 1] = '\0';
+    tap_wait_operstate_up(t->ifname);
     t->link.ops = &tap_ops;
     t->link.name = t->ifname;
     return &t->link;

@@ -124,12 +124,16 @@ static void *loop_main(void *arg)
         int got = 0;
         bool link_err = false;
         while (got < RT_RX_BATCH) {
+            /* Time of arrival, not of the batch: RTT samples stay honest and
+             * a capture's timestamps never run backwards. */
+            now = ustack_clock_now();
             int n = ustack_link_recv(rt->link, now, rt->buf, sizeof rt->buf);
             if (n <= 0) {
                 if (n < 0 && n != -EAGAIN && n != -EINTR)
                     link_err = true;
                 break;
             }
+            ustack_poll(rt->st, now);
             ustack_input(rt->st, rt->buf, (size_t)n);
             got++;
         }

@@ -10,8 +10,9 @@
 #   check "what" CMD...   run CMD, count a pass or a failure
 #   wait_for SECS CMD...  poll CMD until it succeeds or SECS pass
 #   finish                print "integration: N passed, N failed", exit 0/1
-#   check_eq/check_ge/check_range, bg_start, tcpdump_start/stop, pcap_count:
-#                         see below
+#   check_eq/check_ge/check_range, bg_start, wait_exit, tcpdump_start/stop,
+#   pcap_count, and for TCP chargen_file/chargen_sha256, sha256_of, now_s/since_s,
+#   note, check_no_leaks: see below
 
 set -uo pipefail
 
@@ -112,11 +113,24 @@ check_range() {
 # --stats FILE, or a copy of $USTACKD_OUT kept from an earlier run.
 
 # Starts a background command inside $NS, output in $WORK/NAME.out/.err; its
-# pid lands in BG_PID. cleanup() kills whatever is left in the namespace.
+# pid lands in BG_PID. Its input is BG_STDIN (default /dev/null), e.g.
+# `BG_STDIN=FILE bg_start ...`. cleanup() kills whatever is left in the namespace.
 bg_start() {
     local name=$1; shift
-    ip netns exec "$NS" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+    ip netns exec "$NS" "$@" <"${BG_STDIN:-/dev/null}" >"$WORK/$name.out" 2>"$WORK/$name.err" &
     BG_PID=$!
+}
+
+# wait_exit SECS PID: waits (at most SECS) for a background PID to end and
+# returns its exit status; after SECS it kills PID and returns 124.
+wait_exit() {
+    timeout "$1" tail -s 0.05 --pid="$2" -f /dev/null
+    if [ $? -eq 124 ]; then
+        kill -9 "$2" 2>/dev/null
+        wait "$2" 2>/dev/null
+        return 124
+    fi
+    wait "$2"
 }
 
 # tcpdump on br0 inside $NS writing FILE; returns once it is capturing.
@@ -136,3 +150,59 @@ tcpdump_stop() {
 
 # Lines of `tcpdump -r FILE -nn` matching the extended regex RE.
 pcap_count() { tcpdump -r "$1" -nn 2>/dev/null | grep -cE "$2"; }
+
+# --- TCP helpers
+#   chargen_file N FILE     N bytes of the chargen pattern (apps/util.c, also
+#                           served by ustackd's /bytes/N) into FILE
+#   chargen_sha256 N        the sha256 of those N bytes, computed here
+#   sha256_of FILE          a file's sha256 (hex)
+#   now_s / since_s T0      a clock in seconds (decimals) and the time since T0
+#   note FILE               ": " and FILE's first line if it has one (to add a
+#                           program's complaint to a check's description)
+#   check_no_leaks WHAT FILE [TCBS]
+#                           the usage_* lines a program prints at exit (ustackd
+#                           on stdout, any program with --stats FILE): no
+#                           socket, busy connection, packet buffer, ARP queue
+#                           or reassembly left; at most TCBS connections
+#                           (default 0; TIME-WAIT ones are legitimate)
+chargen_py='
+import sys
+def chargen(n, out):
+    # Byte i: line i // 74, column i % 74; columns 72, 73 are CR LF, the others
+    # chr(32 + (line + column) % 95). The pattern repeats every 95 lines.
+    period = bytes(13 if c == 72 else 10 if c == 73 else 32 + (l + c) % 95
+                   for l in range(95) for c in range(74))
+    block = period * (1048576 // len(period) + 1)
+    block = block[:len(block) - len(block) % len(period)]
+    while n > 0:
+        k = min(n, len(block))
+        out(block[:k])
+        n -= k
+'
+chargen_file() {
+    "$PY" -c "$chargen_py"'
+f = open(sys.argv[2], "wb")
+chargen(int(sys.argv[1]), f.write)
+' "$1" "$2"
+}
+chargen_sha256() {
+    "$PY" -c "$chargen_py"'
+import hashlib
+h = hashlib.sha256()
+chargen(int(sys.argv[1]), h.update)
+print(h.hexdigest())
+' "$1"
+}
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+note() { [ -s "$1" ] && echo ": $(head -1 "$1")"; }
+now_s() { date +%s.%N; }
+since_s() { awk -v t0="$1" -v t1="$(now_s)" 'BEGIN { printf "%.2f", t1 - t0 }'; }
+check_no_leaks() {
+    local what=$1 file=$2 tcbs=${3:-0} k
+    check "$what: usage_* lines present" grep -q '^usage_sockets ' "$file"
+    for k in usage_sockets usage_tcp_busy usage_pbufs usage_arp_queued usage_reasm_datagrams usage_reasm_bytes; do
+        check_eq "$what: $k" "$(counter $k "$file")" 0
+    done
+    check "$what: usage_tcp_connections (got $(counter usage_tcp_connections "$file"), want <= $tcbs)" \
+        [ "$(counter usage_tcp_connections "$file")" -le "$tcbs" ]
+}

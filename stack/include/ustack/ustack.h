@@ -68,7 +68,9 @@ struct ustack_config {
     ustack_time_t tcp_rto_max_us;     /* default 60 s */
     unsigned tcp_syn_retries;         /* SYN retransmissions before ETIMEDOUT, default 6 */
     unsigned tcp_data_retries;        /* RTOs on data before ETIMEDOUT, default 15 */
-    ustack_time_t tcp_delack_us;      /* delayed-ACK limit, default 200 ms */
+    ustack_time_t tcp_delack_us;      /* delayed-ACK limit, default 40 ms (as Linux's
+                                       * minimum): below the 200 ms minimum RTO, so a
+                                       * lone segment's ACK never races its RTO */
     ustack_time_t tcp_msl_us;         /* TIME-WAIT lasts 2 MSL, default 30 s */
     size_t tcp_sndbuf, tcp_rcvbuf;    /* per connection, default 256 KiB each */
     unsigned tcp_syn_backlog;         /* SYN-RECEIVED children per listener, default 128 */

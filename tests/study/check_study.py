@@ -1,0 +1,404 @@
+#!/usr/bin/python3
+"""Checks one ustack-study run and its plots (tests/study/test_study.sh).
+
+    check_study.py SCENARIO DIR
+
+DIR holds what `ustack-study SCENARIO -o DIR` and `ustack-plot DIR/trace.jsonl
+-o DIR` wrote. Prints one line per check, "ok - ..." or "FAIL - ...", and
+exits 0 (the shell script counts the lines).
+
+What is checked, for every scenario:
+  - the trace parses, and each stack's TCP segments in its pcap are exactly
+    its seg_out and seg_in events, in order, field by field (seq, ack, len,
+    flags, window), at the same times; the exceptions: the SYN that reaches
+    the server's listener has no seg_in (the listener is not a connection),
+    and the client's SYN waits for ARP (the event is when TCP sent it, the
+    pcap when it left; if the ARP request is lost, the SYN's retransmission
+    waits too and both leave together);
+  - tcpdump reads each pcap and counts the same TCP segments;
+  - the plots are valid PNG (signature, IHDR) and SVG (XML with an <svg> root);
+  - the CSV data hold the points the trace says: as many retransmission
+    markers as "retransmit" events of the plotted connection, cwnd points as
+    "cwnd" events, RTT points as "rtt" events, RTO expiries as "rto_fired",
+    probes as "persist_probe" + "keepalive";
+  - the summary says ok and its retransmission count is the trace's and the
+    stack counter's;
+and what each scenario is about (see SCENARIO_CHECKS).
+"""
+
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+CLIENT, SERVER = "10.0.0.1", "10.0.0.2"
+MSS = 1460
+FLAG_NAMES = "FSRPAUEC"  # bit 0 first, as the trace writes them
+
+results = []
+
+
+def check(what, ok, detail=""):
+    results.append((bool(ok), what, detail))
+    return bool(ok)
+
+
+# ------------------------------------------------------------------ inputs
+
+
+def load_trace(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def conn_of(events, laddr):
+    for ev in events:
+        c = ev.get("conn", "")
+        if c.startswith(laddr + ":") and not c.startswith("0.0.0.0"):
+            return c
+    return None
+
+
+def read_pcap(path):
+    """[(t_us, src, dst, (seq, ack, len, flags, win))] for the TCP segments."""
+    with open(path, "rb") as f:
+        data = f.read()
+    magic, = struct.unpack_from("<I", data, 0)
+    if magic != 0xA1B2C3D4:
+        raise ValueError("not a little-endian microsecond pcap: %08x" % magic)
+    out, off = [], 24
+    while off + 16 <= len(data):
+        sec, usec, incl, _orig = struct.unpack_from("<IIII", data, off)
+        fr = data[off + 16: off + 16 + incl]
+        off += 16 + incl
+        if len(fr) < 34 or fr[12:14] != b"\x08\x00":
+            continue
+        ip = fr[14:]
+        ihl = (ip[0] & 15) * 4
+        if ip[9] != 6:
+            continue
+        tot = struct.unpack_from(">H", ip, 2)[0]
+        src = ".".join(str(b) for b in ip[12:16])
+        dst = ".".join(str(b) for b in ip[16:20])
+        tcp = ip[ihl:tot]
+        seq, ack = struct.unpack_from(">II", tcp, 4)
+        doff = (tcp[12] >> 4) * 4
+        flags = tcp[13]
+        win = struct.unpack_from(">H", tcp, 14)[0]
+        fs = "".join(FLAG_NAMES[i] for i in range(8) if flags & (1 << i))
+        seg = (seq, ack if flags & 0x10 else 0, len(tcp) - doff, fs, win)
+        out.append((sec * 1000000 + usec, src, dst, seg))
+    return out
+
+
+def trace_seg(ev):
+    return (ev["seq"], ev["ack"], ev["len"], ev["flags"], ev["win"])
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# ------------------------------------------------------------------ checks
+
+
+def check_pcap(events, d, node, addr, pcap_name):
+    conn = conn_of(events, addr)
+    mine = [ev for ev in events if ev.get("conn") == conn]
+    outs = [ev for ev in mine if ev["ev"] == "seg_out"]
+    ins = [ev for ev in mine if ev["ev"] == "seg_in"]
+    try:
+        frames = read_pcap(os.path.join(d, pcap_name))
+    except (OSError, ValueError, struct.error) as e:
+        check("%s: %s parses" % (node, pcap_name), False, str(e))
+        return
+    p_out = [f for f in frames if f[1] == addr]
+    p_in = [f for f in frames if f[2] == addr]
+    # Out: one frame per seg_out, same fields; the time differs only for a
+    # segment that waited for ARP (the client's first SYN).
+    same = len(p_out) == len(outs) and all(f[3] == trace_seg(ev) for f, ev in zip(p_out, outs))
+    check("%s: its %d TCP segments out in %s are its %d seg_out events, field by field"
+          % (node, len(p_out), pcap_name, len(outs)), same,
+          first_diff([f[3] for f in p_out], [trace_seg(ev) for ev in outs]))
+    late = [(ev, f) for f, ev in zip(p_out, outs) if f[0] != ev["t"]]
+    check("%s: seg_out times equal the pcap's (except SYNs that waited for ARP)" % node,
+          all("S" in ev["flags"] and f[0] > ev["t"] for ev, f in late),
+          "; ".join("%s at %d in the trace, %d in the pcap" % (ev["flags"], ev["t"], f[0]) for ev, f in late[:3]))
+    # In: the same, plus the SYN the listener got (no connection: no seg_in).
+    k, extra, bad = 0, [], []
+    for f in p_in:
+        if k < len(ins) and f[3] == trace_seg(ins[k]) and f[0] == ins[k]["t"]:
+            k += 1
+        elif f[3][3] == "S":
+            extra.append(f)
+        else:
+            bad.append(f)
+    want_extra = 1 if node == "server" else 0
+    check("%s: its %d TCP segments in are its %d seg_in events%s" % (
+        node, len(p_in), len(ins), " + the SYN to the listener" if want_extra else ""),
+        k == len(ins) and not bad and len(extra) == want_extra,
+        "matched %d of %d, %d unexplained (first %s), %d bare SYNs" % (
+            k, len(ins), len(bad), bad[0][3] if bad else None, len(extra)))
+    # tcpdump reads the file and finds as many TCP segments.
+    try:
+        r = subprocess.run(["tcpdump", "-r", os.path.join(d, pcap_name), "-nn", "tcp"], capture_output=True,
+                           text=True, timeout=30)
+        n = len([l for l in r.stdout.splitlines() if l.strip()])
+        check("%s: tcpdump -r %s counts %d TCP segments = seg_out %d + seg_in %d%s" % (
+            node, pcap_name, n, len(outs), len(ins), " + 1" if want_extra else ""),
+            r.returncode == 0 and n == len(outs) + len(ins) + want_extra and n == len(p_out) + len(p_in),
+            r.stderr.strip()[-200:])
+    except (OSError, subprocess.TimeoutExpired) as e:
+        check("%s: tcpdump reads %s" % (node, pcap_name), False, str(e))
+
+
+def first_diff(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return "#%d: pcap %s, trace %s" % (i, x, y)
+    return "lengths %d and %d" % (len(a), len(b)) if len(a) != len(b) else ""
+
+
+def valid_png(path):
+    with open(path, "rb") as f:
+        head = f.read(33)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return False
+    w, h = struct.unpack(">II", head[16:24])
+    return w > 100 and h > 100
+
+
+def valid_svg(path):
+    root = ET.parse(path).getroot()
+    return root.tag in ("svg", "{http://www.w3.org/2000/svg}svg")
+
+
+def check_plots(d):
+    stems = ["tseq", "cwnd", "rtt"] + (["tseq-zoom"] if os.path.exists(os.path.join(d, "tseq-zoom.png")) else [])
+    for stem in stems:
+        for fmt, ok in (("png", valid_png), ("svg", valid_svg)):
+            p = os.path.join(d, "%s.%s" % (stem, fmt))
+            try:
+                good = ok(p)
+                why = ""
+            except (OSError, ET.ParseError, struct.error) as e:
+                good, why = False, str(e)
+            check("plot %s.%s exists and is valid %s" % (stem, fmt, fmt.upper()), good, why)
+
+
+def check_csv(events, d):
+    with open(os.path.join(d, "conn.txt")) as f:
+        conn = f.readline().split()[1]
+    client = conn_of(events, CLIENT)
+    check("the plotted connection is the client's (it sent the most data)", conn == client,
+          "%s, not %s" % (conn, client))
+    mine = [ev for ev in events if ev.get("conn") == conn]
+
+    def n(name):
+        return sum(1 for ev in mine if ev["ev"] == name)
+
+    tseq = read_csv(os.path.join(d, "tseq.csv"))
+    kinds = {}
+    for r in tseq:
+        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    rex = [r for r in tseq if r["kind"] == "retransmit"]
+    check("tseq.csv: %d retransmission markers = %d retransmit events" % (len(rex), n("retransmit")),
+          len(rex) == n("retransmit"))
+    trace_rex = [(ev["seq"], ev["len"], ev["t"]) for ev in mine if ev["ev"] == "retransmit"]
+    with open(os.path.join(d, "conn.txt")) as f:
+        info = dict(line.split() for line in f)
+    isn = int(info["isn"])
+    check("tseq.csv: each retransmission marker at its event's time and sequence number",
+          [(int(r["seq"]), int(r["len"]), int(r["t_us"])) for r in rex]
+          == [((s - isn) & 0xFFFFFFFF, ln, t) for s, ln, t in trace_rex])
+    sends = sum(1 for ev in mine if ev["ev"] == "seg_out" and ev["len"] > 0)
+    check("tseq.csv: %d segment bars = %d seg_out events with data" % (kinds.get("send", 0), sends),
+          kinds.get("send", 0) == sends)
+    acks = sum(1 for ev in mine if ev["ev"] == "seg_in" and "A" in ev["flags"] and "R" not in ev["flags"])
+    check("tseq.csv: %d ACK-line points = %d seg_in events with ACK" % (kinds.get("ack", 0), acks),
+          kinds.get("ack", 0) == acks and kinds.get("window", 0) == acks)
+    probes = n("persist_probe") + n("keepalive")
+    check("tseq.csv: %d probe markers = %d persist_probe + keepalive events" % (kinds.get("probe", 0), probes),
+          kinds.get("probe", 0) == probes)
+    check("tseq.csv: %d duplicate-ACK markers = %d dupack events" % (kinds.get("dupack", 0), n("dupack")),
+          kinds.get("dupack", 0) == n("dupack"))
+    cw = read_csv(os.path.join(d, "cwnd.csv"))
+    check("cwnd.csv: %d points = %d cwnd events" % (len(cw), n("cwnd")), len(cw) == n("cwnd"))
+    check("cwnd.csv: the values are the events'",
+          [(int(r["cwnd"]), int(r["ssthresh"]) if r["ssthresh"] else -1, r["why"]) for r in cw]
+          == [(ev["cwnd"], ev["ssthresh"], ev["why"]) for ev in mine if ev["ev"] == "cwnd"])
+    rt = read_csv(os.path.join(d, "rtt.csv"))
+    check("rtt.csv: %d points = %d rtt events" % (len(rt), n("rtt")), len(rt) == n("rtt"))
+    check("rtt.csv: the samples are the events' (ms)",
+          [round(float(r["sample_ms"]) * 1000) for r in rt] == [ev["sample"] for ev in mine if ev["ev"] == "rtt"])
+    ro = read_csv(os.path.join(d, "rto.csv"))
+    check("rto.csv: %d points = %d rto_fired events" % (len(ro), n("rto_fired")), len(ro) == n("rto_fired"))
+    return conn, mine
+
+
+def summary_value(d, key):
+    with open(os.path.join(d, "summary.txt")) as f:
+        for line in f:
+            if line.startswith(key + " "):
+                return line[len(key):].strip()
+    return ""
+
+
+def check_summary(d, mine):
+    check("summary.txt: the run is ok", summary_value(d, "result").startswith("ok"), summary_value(d, "result"))
+    nrex = sum(1 for ev in mine if ev["ev"] == "retransmit")
+    rex = summary_value(d, "retransmits")
+    counters = summary_value(d, "counters")
+    check("summary.txt: %d retransmissions by the client, as the trace and tcp_retransmit_segs say" % nrex,
+          rex.startswith("%d by the client" % nrex) and ("tcp_retransmit_segs %d " % nrex) in counters,
+          rex + " / " + counters)
+
+
+# ------------------------------------------------------------------ per scenario
+
+
+def events_named(mine, name):
+    return [ev for ev in mine if ev["ev"] == name]
+
+
+def states(events, conn):
+    return [ev["to"] for ev in events if ev.get("conn") == conn and ev["ev"] == "state"]
+
+
+def sc_handshake(events, mine):
+    c, s = conn_of(events, CLIENT), conn_of(events, SERVER)
+    check("client states SYN-SENT ESTABLISHED FIN-WAIT-1 FIN-WAIT-2 TIME-WAIT CLOSED",
+          states(events, c) == ["SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSED"],
+          states(events, c))
+    check("server states SYN-RECEIVED ESTABLISHED CLOSE-WAIT LAST-ACK CLOSED",
+          states(events, s) == ["SYN-RECEIVED", "ESTABLISHED", "CLOSE-WAIT", "LAST-ACK", "CLOSED"], states(events, s))
+    outs = [ev["flags"] for ev in events_named(mine, "seg_out")]
+    check("the client's first segment is a SYN, the server's a SYN,ACK",
+          outs[:1] == ["S"] and [ev["flags"] for ev in events if ev.get("conn") == s and ev["ev"] == "seg_out"][:1]
+          == ["SA"])
+    tw = [ev["t"] for ev in events if ev.get("conn") == c and ev["ev"] == "state" and ev["to"] in ("TIME-WAIT", "CLOSED")]
+    check("TIME-WAIT lasts 2 MSL (60 s)", len(tw) == 2 and tw[1] - tw[0] == 60000000, tw)
+    check("no retransmission", not events_named(events, "retransmit"))
+
+
+def sc_slow_start(events, mine):
+    cw = events_named(mine, "cwnd")
+    check("cwnd starts at 10 MSS (RFC 6928: 14600 bytes)",
+          cw and cw[0]["why"] == "init" and cw[0]["cwnd"] == 10 * MSS, cw[:1])
+    grow = cw[1:]
+    steps = [b["cwnd"] - a["cwnd"] for a, b in zip(cw, cw[1:])]
+    whole = sum(1 for x in steps if x == MSS)
+    check("every change is slow start, never more than 1 MSS, and %d of %d are exactly 1 MSS"
+          % (whole, len(steps)),
+          grow and all(ev["why"] == "slow_start" for ev in grow) and all(0 < x <= MSS for x in steps)
+          and whole >= 0.9 * len(steps), steps[:10])
+    ack_times = {ev["t"] for ev in events_named(mine, "seg_in") if "A" in ev["flags"]}
+    check("each increase comes with an ACK (one MSS per ACK)", all(ev["t"] in ack_times for ev in grow))
+    check("cwnd grows past 40 MSS, ssthresh stays infinite, nothing is lost",
+          cw[-1]["cwnd"] >= 40 * MSS and all(ev["ssthresh"] == -1 for ev in cw)
+          and not events_named(events, "retransmit") and not events_named(events, "dupack"))
+
+
+def sc_loss_fast_retransmit(events, mine):
+    rex = events_named(events, "retransmit")
+    check("exactly one retransmission, why fast_retransmit",
+          len(rex) == 1 and rex[0]["why"] == "fast_retransmit", [ev.get("why") for ev in rex])
+    check("no rto_fired", not events_named(events, "rto_fired"))
+    dup = events_named(mine, "dupack")
+    check("the retransmission comes with the third duplicate ACK",
+          rex and any(ev["count"] == 3 and ev["t"] == rex[0]["t"] for ev in dup), len(dup))
+    whys = [ev["why"] for ev in events_named(mine, "cwnd")]
+    check("cwnd through fast_retransmit, dupack_inflate, recovery_end",
+          "fast_retransmit" in whys and "dupack_inflate" in whys and "recovery_end" in whys)
+
+
+def sc_loss_rto(events, mine):
+    rto = events_named(mine, "rto_fired")
+    backoffs = [ev["backoff"] for ev in rto]
+    check("at least two rto_fired, the backoff growing 1, 2, ...",
+          len(rto) >= 2 and backoffs == list(range(1, len(rto) + 1)), backoffs)
+    check("each expiry doubles the RTO", all(b["rto"] == 2 * a["rto"] for a, b in zip(rto, rto[1:])),
+          [ev["rto"] for ev in rto])
+    gaps = [b["t"] - a["t"] for a, b in zip(rto, rto[1:])]
+    check("the second expiry comes one backed-off RTO after the first",
+          gaps and gaps[0] == rto[0]["rto"], (gaps, [ev["rto"] for ev in rto]))
+    rex = events_named(events, "retransmit")
+    check("every retransmission is why rto, none fast",
+          rex and all(ev["why"] == "rto" for ev in rex) and not events_named(events, "dupack"))
+
+
+def sc_reorder(events, mine):
+    rex = events_named(events, "retransmit")
+    check("one (spurious) fast retransmit, no RTO",
+          len(rex) == 1 and rex[0]["why"] == "fast_retransmit" and not events_named(events, "rto_fired"))
+    dup = events_named(mine, "dupack")
+    counts = [ev["count"] for ev in dup]
+    # The first reordering (one segment behind two) stays below the threshold
+    # of three; the second (behind five) reaches it.
+    first_run = counts[:counts.index(1, 1)] if 1 in counts[1:] else counts
+    check("duplicate ACKs from both reorderings: a first run below 3, then one reaching 3",
+          dup and max(first_run) < 3 and max(counts) >= 3, counts)
+
+
+def sc_zero_window(events, mine):
+    pw = events_named(mine, "peer_window")
+    check("the client sees the window close", any(ev["wnd"] == 0 for ev in pw))
+    pp = events_named(mine, "persist_probe")
+    check("persist_probe events, the backoff growing within a closed period",
+          len(pp) >= 2 and any(b["backoff"] > a["backoff"] for a, b in zip(pp, pp[1:])),
+          [(ev["probes"], ev["backoff"]) for ev in pp])
+    s = conn_of(events, SERVER)
+    wu = [ev for ev in events if ev.get("conn") == s and ev["ev"] == "window_update"]
+    check("the server's window updates reopen it", len(wu) >= 3 and any(ev["old"] == 0 for ev in wu))
+    check("no retransmission", not events_named(events, "retransmit"))
+
+
+def sc_lossy(events, mine):
+    imp = summary_value(sys.argv[2], "impairments")
+    n = int(imp.split("; ")[1].split()[0]) if "; " in imp else 0
+    check("frames dropped at random (%d)" % n, n > 0, imp)
+    rex = events_named(mine, "retransmit")
+    check("the losses were recovered by retransmissions", len(rex) > 0)
+
+
+SCENARIO_CHECKS = {
+    "handshake": sc_handshake,
+    "slow-start": sc_slow_start,
+    "loss-fast-retransmit": sc_loss_fast_retransmit,
+    "loss-rto": sc_loss_rto,
+    "reorder": sc_reorder,
+    "zero-window": sc_zero_window,
+    "lossy-5pct": sc_lossy,
+}
+
+
+def main():
+    name, d = sys.argv[1], sys.argv[2]
+    try:
+        events = load_trace(os.path.join(d, "trace.jsonl"))
+        check("trace.jsonl parses (%d events)" % len(events), events)
+    except (OSError, ValueError) as e:
+        check("trace.jsonl parses", False, str(e))
+        events = []
+    if events:
+        check_pcap(events, d, "client", CLIENT, "capture.pcap")
+        check_pcap(events, d, "server", SERVER, "capture-server.pcap")
+        check_plots(d)
+        try:
+            conn, mine = check_csv(events, d)
+            check_summary(d, mine)
+            fn = SCENARIO_CHECKS.get(name)
+            if check("%s has scenario checks" % name, fn):
+                fn(events, mine)
+        except (OSError, KeyError, ValueError) as e:
+            check("CSV and summary readable", False, repr(e))
+    for ok, what, detail in results:
+        print("%s - %s: %s%s" % ("ok" if ok else "FAIL", name, what, "" if ok or not detail else " (%s)" % (detail,)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The study scenarios (apps/ustack-study.c) and their plots (tools/ustack-plot),
+# all in the simulator, so no root and no network: for every scenario, two
+# runs with the same seed write byte-identical files (trace, both pcaps,
+# summary); tcpdump reads the pcaps and they agree with the trace segment by
+# segment; the plots are valid PNG and SVG and their CSV data hold the points
+# the trace says; and each scenario shows what it is about
+# (tests/study/check_study.py). Ends with "integration: N passed, N failed".
+#
+#   tests/study/test_study.sh [SCENARIO...]     (default: every scenario)
+#   USTACK_BIN=DIR: the programs to test (default build/bin)
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BIN=${USTACK_BIN:-$ROOT/build/bin}
+PY=/usr/bin/python3
+PLOT="$PY $ROOT/tools/ustack-plot"
+WORK=$(mktemp -d /tmp/ustack-study.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+PASS=0
+FAIL=0
+
+check() {
+    local what=$1; shift
+    if "$@" >"$WORK/out" 2>&1; then
+        PASS=$((PASS + 1))
+        echo "ok - $what"
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL - $what"
+        tail -20 "$WORK/out" | sed 's/^/  | /'
+    fi
+}
+
+# Tallies the lines check_study.py prints.
+tally() {
+    local line
+    while IFS= read -r line; do
+        echo "$line"
+        case $line in
+        "ok - "*) PASS=$((PASS + 1)) ;;
+        "FAIL - "*) FAIL=$((FAIL + 1)) ;;
+        esac
+    done <"$1"
+}
+
+if [ ! -x "$BIN/ustack-study" ]; then
+    echo "FAIL - $BIN/ustack-study is not built (make apps)"
+    echo "integration: 0 passed, 1 failed"
+    exit 1
+fi
+if ! $PY -c 'import matplotlib' 2>/dev/null; then
+    echo "FAIL - $PY has no matplotlib (make deps: python3-matplotlib)"
+    echo "integration: 0 passed, 1 failed"
+    exit 1
+fi
+
+start=$SECONDS
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <("$BIN/ustack-study" --list)
+check "ustack-study lists the seven scenarios" \
+    test "$("$BIN/ustack-study" --list | tr '\n' ' ')" = \
+    "handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct "
+check "ustack-study refuses an unknown scenario (status 2)" \
+    bash -c "\"$BIN/ustack-study\" no-such -o \"$WORK/x\" >/dev/null 2>&1; [ \$? -eq 2 ]"
+
+for s in "${scenarios[@]}"; do
+    d=$WORK/$s
+    check "$s: runs (seed 1)" "$BIN/ustack-study" "$s" --seed 1 -q -o "$d"
+    check "$s: runs again (seed 1)" "$BIN/ustack-study" "$s" --seed 1 -q -o "$d.again"
+    for f in trace.jsonl capture.pcap capture-server.pcap summary.txt; do
+        check "$s: the same seed gives a byte-identical $f" cmp "$d/$f" "$d.again/$f"
+    done
+    check "$s: ustack-plot draws it" $PLOT "$d/trace.jsonl" -o "$d" --name "$s"
+    $PY "$ROOT/tests/study/check_study.py" "$s" "$d" >"$WORK/check.out" 2>&1 ||
+        echo "FAIL - $s: check_study.py failed" >>"$WORK/check.out"
+    tally "$WORK/check.out"
+done
+
+# Acceptance 1 (issue 4) on its own: lossy-5pct, a fixed seed, twice.
+if [[ " ${scenarios[*]} " == *" lossy-5pct "* ]]; then
+    d=$WORK/lossy-5pct
+    check "lossy-5pct: another seed gives another run" \
+        bash -c "\"$BIN/ustack-study\" lossy-5pct --seed 2 -q -o \"$WORK/seed2\" && ! cmp -s \"$d/trace.jsonl\" \"$WORK/seed2/trace.jsonl\""
+    check "lossy-5pct: the plots of the second run are identical too (CSV, PNG, SVG)" \
+        bash -c "$PLOT \"$d.again/trace.jsonl\" -o \"$d.again\" --name lossy-5pct >/dev/null &&
+                 for f in tseq.csv cwnd.csv rtt.csv rto.csv rwnd.csv tseq.png tseq.svg cwnd.png cwnd.svg rtt.png rtt.svg; do
+                     cmp \"$d/\$f\" \"$d.again/\$f\" || exit 1; done"
+fi
+
+echo "study: $((SECONDS - start)) s"
+echo "integration: $PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]

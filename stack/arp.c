@@ -194,10 +194,20 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
     }
     struct arp_entry *e = arp_find(st, nh);
     if (e && e->state == ARP_STALE && st->now >= e->updated + st->cfg.arp_reachable_us + st->cfg.arp_retry_us) {
-        /* Stale but usable: refresh with a unicast request (RFC 1122
-         * 2.3.2.1 "unicast poll"), at most once per retry interval. */
-        e->updated = st->now - st->cfg.arp_reachable_us;
-        arp_request(st, nh, e->mac);
+        if (e->tries >= st->cfg.arp_retries) {
+            /* RFC 1122 2.3.2.1: unicast polls went unanswered: the mapping
+             * may be wrong (the neighbour changed its MAC, or a bad reply
+             * poisoned it). Forget it and resolve afresh by broadcast. */
+            COUNT(st, arp_stale_expired);
+            arp_entry_clear(st, e);
+            e = NULL;
+        } else {
+            /* Stale but usable: refresh with a unicast request (RFC 1122
+             * 2.3.2.1 "unicast poll"), at most once per retry interval. */
+            e->tries++;
+            e->updated = st->now - st->cfg.arp_reachable_us;
+            arp_request(st, nh, e->mac);
+        }
     }
     if (e && e->state != ARP_INCOMPLETE) {
         eth_output(st, pb, e->mac, ETH_TYPE_IPV4);

@@ -38,7 +38,7 @@
     X(tcp_keepalive_probes) X(tcp_timeout) X(tcp_active_opens) X(tcp_passive_opens) \
     X(tcp_established) X(tcp_conn_reset) X(tcp_conn_refused) X(tcp_aborts)         \
     X(tcp_timewait_expired) X(tcp_timewait_reopen) X(tcp_fin_wait2_timeout)        \
-    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors)
+    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited)
 
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
@@ -47,7 +47,7 @@
     X(arp_rx) X(arp_tx_requests) X(arp_tx_replies) X(arp_tx_gratuitous)        \
     X(arp_drop_short) X(arp_drop_bad_format) X(arp_drop_not_for_us)            \
     X(arp_resolve_failed) X(arp_drop_queue_full) X(arp_drop_cache_full)        \
-    X(arp_evictions)                                                           \
+    X(arp_evictions) X(arp_stale_expired)                                                           \
     X(ip_rx) X(ip_tx) X(ip_drop_short) X(ip_drop_bad_version)                  \
     X(ip_drop_bad_ihl) X(ip_drop_bad_len) X(ip_drop_bad_checksum)              \
     X(ip_drop_not_for_us) X(ip_drop_bad_src) X(ip_drop_unknown_proto)          \

@@ -292,6 +292,7 @@ struct tcb {
     unsigned keep_probes;          /* unanswered keepalive probes */
     uint64_t retrans;              /* segments retransmitted, for ustack_conn_list() */
     ustack_time_t last_rcv;        /* time of the last segment from the peer */
+    ustack_time_t last_oow_ack;    /* last ACK sent for an unacceptable segment */
 
     /* Congestion control (RFC 5681) and loss recovery. */
     const struct tcp_cc_ops *cc;
@@ -363,6 +364,7 @@ void tcp_trace_drop(struct tcp_stack *ts, const char *reason);
 /* ------------------------------------------------------------ stack state */
 
 #define TCP_MIN_BUF 2048u /* smallest send or receive buffer, bytes */
+#define TCP_OOW_ACK_INTERVAL_US USTACK_MS(500) /* ACKs for unacceptable pure ACKs, at most one per */
 #define TCP_HASH_BUCKETS 1024
 #define TCP_LISTEN_BUCKETS 64
 

@@ -276,9 +276,14 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
 
     /* Send window update (3.10.7.4): "If SND.UNA =< SEG.ACK =< SND.NXT",
      * and only from a segment newer than the one that last set it (SND.WL1,
-     * SND.WL2), so an old reordered segment cannot shrink the window. */
+     * SND.WL2), so an old reordered segment cannot shrink the window. An ACK
+     * that moves SND.UNA also updates it (as Linux's tcp_may_update_window):
+     * a retransmitted segment can carry an old SEG.SEQ with the newest ACK,
+     * and keeping the old window while SND.UNA moves would slide the right
+     * edge past what the peer offered. */
     if (SEQ_LEQ(tcb->snd_una, ack) &&
-        (SEQ_LT(tcb->snd_wl1, seg->seq) || (tcb->snd_wl1 == seg->seq && SEQ_LEQ(tcb->snd_wl2, ack)))) {
+        (SEQ_GT(ack, tcb->snd_una) || SEQ_LT(tcb->snd_wl1, seg->seq) ||
+         (tcb->snd_wl1 == seg->seq && SEQ_LEQ(tcb->snd_wl2, ack)))) {
         if (wnd != tcb->snd_wnd && tcp_traced(tcb))
             tcp_trace_event(tcb, "peer_window", "wnd", wnd, "old", tcb->snd_wnd);
         tcb->snd_wnd = wnd;
@@ -664,10 +669,18 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
         TCOUNT(ts, tcp_drop_unacceptable);
         if (tcb->state == TCPS_TIME_WAIT && (seg->flags & TCP_FIN))
             tcp_enter_time_wait(tcb); /* a retransmitted FIN: restart 2 MSL */
-        if (seg->flags & TCP_SYN)
+        if (seg->flags & TCP_SYN) {
             tcp_challenge_ack(tcb); /* RFC 5961 4.2 */
-        else
+        } else if (seg->wire_len == 0 && tcb->last_oow_ack && ts->st->now - tcb->last_oow_ack < TCP_OOW_ACK_INTERVAL_US) {
+            /* Two ends that each find the other's pure ACKs unacceptable
+             * would answer each other for ever: at most one such answer per
+             * interval (Linux's tcp_invalid_ratelimit). Segments with data
+             * are always answered. */
+            TCOUNT(ts, tcp_oow_ack_limited);
+        } else {
+            tcb->last_oow_ack = ts->st->now;
             tcp_send_ack(tcb); /* "send an acknowledgment ... and drop" */
+        }
         return;
     }
     /* Trim to the window: old bytes at the front (including a SYN already

@@ -394,6 +394,40 @@ START_TEST(stale_entry_still_used_and_refreshed_by_unicast_request)
 }
 END_TEST
 
+START_TEST(stale_entry_dropped_after_unanswered_unicast_polls)
+{
+    struct h *t = h_new();
+    int s = h_udp(t, 4000);
+    struct pkt p;
+    /* Three unicast polls, one per send a second apart, none answered. */
+    for (int i = 0; i < 3; i++) {
+        h_time(t, USTACK_SEC(40 + 2 * i));
+        ck_assert_int_eq(entry(t, PEER_IP)->state, ARP_STALE);
+        ck_assert_int_eq(h_sendto(t, s, "a", 1, PEER_IP, 7), 1);
+        h_expect_arp(t, &p, ARP_OP_REQUEST);
+        ck_assert_mem_eq(p.eth_dst, PEER_MAC, 6);
+        h_expect_ip(t, &p, IPPROTO_UDP_);
+    }
+    /* The next send forgets the mapping (RFC 1122 2.3.2.1) and resolves
+     * afresh by broadcast; the datagram waits for the answer. */
+    h_time(t, USTACK_SEC(46));
+    ck_assert_int_eq(h_sendto(t, s, "b", 1, PEER_IP, 7), 1);
+    h_expect_arp(t, &p, ARP_OP_REQUEST);
+    ck_assert_mem_eq(p.eth_dst, BCAST_MAC, 6);
+    ck_assert_uint_eq(arp_tpa(&p), PEER_IP);
+    h_expect_none(t);
+    ck_assert_uint_eq(h_cnt(t, "arp_stale_expired"), 1);
+    ck_assert_int_eq(entry(t, PEER_IP)->state, ARP_INCOMPLETE);
+    /* A reply with a new MAC: the datagram goes there. */
+    const uint8_t new_mac[6] = {0x02, 0x77, 0, 0, 0, 7};
+    h_inject_arp(t, OUR_MAC, ARP_OP_REPLY, new_mac, PEER_IP, OUR_MAC, OUR_IP);
+    h_expect_ip(t, &p, IPPROTO_UDP_);
+    ck_assert_mem_eq(p.eth_dst, new_mac, 6);
+    us_close(t->st, s);
+    h_done(t);
+}
+END_TEST
+
 START_TEST(full_cache_evicts_least_recently_confirmed_entry)
 {
     struct ustack_config cfg;
@@ -592,6 +626,7 @@ Suite *suite_arp(void)
     tcase_add_test(tc, failure_is_not_reported_to_a_reused_socket_number);
     tcase_add_test(tc, reachable_becomes_stale_after_30s_and_is_removed_60s_later);
     tcase_add_test(tc, stale_entry_still_used_and_refreshed_by_unicast_request);
+    tcase_add_test(tc, stale_entry_dropped_after_unanswered_unicast_polls);
     tcase_add_test(tc, full_cache_evicts_least_recently_confirmed_entry);
     tcase_add_test(tc, cache_of_unresolved_entries_refuses_new_destination);
     tcase_add_test(tc, off_subnet_destination_resolves_the_gateway);

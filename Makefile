@@ -9,6 +9,7 @@
 #   make integration  netns + TAP tests against Linux tools (root)
 #   make study SCENARIO=NAME [SEED=N]  a simulated TCP scenario: trace, pcap, plots in build/study/NAME
 #   make study-docs  regenerate docs/study/img/*.png (every scenario, fixed seeds)
+#   make study-real SCENARIO=NAME  the same scenario over the real TAP against Linux (root)
 #   make demo       build, bring up the namespace, ping the stack, tear down
 #   make bench-trace  throughput with the event trace off and on (root; not in make test)
 #   make deps       install missing Debian packages
@@ -46,7 +47,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test
+.PHONY: all lib apps test unit sim asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -157,6 +158,12 @@ study-docs: $(STUDY_BIN)
 	  for g in tseq tseq-zoom cwnd rtt; do [ ! -f $$d/$$g.png ] || cp $$d/$$g.png docs/study/img/$$s-$$g.png; done; \
 	  echo "study-docs: docs/study/img/$$s-*.png"; \
 	done
+
+# The same scenarios over the real TAP against Linux (tools/study-real.sh),
+# into build/study-real/NAME; root, not part of make test.
+study-real: all
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make study-real SCENARIO=NAME [SEED=N]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
+	bash tools/study-real.sh $(SCENARIO) $(STUDY_SEED)
 
 study-test: $(STUDY_BIN)
 	bash tests/study/test_study.sh

@@ -18,13 +18,6 @@
 
 #define CHUNK 65536
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void sleep_ms(uint64_t ms)
 {
     struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000};
@@ -160,7 +153,7 @@ int main(int argc, char **argv)
     sha256_init(&h);
     uint64_t moved = 0;
     int rc = 0;
-    double t0 = now_s();
+    double t0 = app_now_s();
     if (mode == 1) {
         while (moved < count) {
             size_t k = count - moved < CHUNK ? (size_t)(count - moved) : CHUNK;
@@ -198,7 +191,7 @@ int main(int argc, char **argv)
             rc = 1;
         }
     }
-    double secs = now_s() - t0;
+    double secs = app_now_s() - t0;
     char hex[65];
     sha256_final_hex(&h, hex);
     printf("bytes %" PRIu64 " seconds %.3f mbps %.1f sha256 %s\n", moved, secs,

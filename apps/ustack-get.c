@@ -63,13 +63,6 @@ static ssize_t conn_line(struct conn *c, char *out, size_t cap)
     }
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 struct sink {
     FILE *out;
     uint64_t got, total; /* total 0 = unknown */
@@ -85,7 +78,7 @@ static int sink_write(struct sink *s, const uint8_t *p, size_t n)
     sha256_update(&s->hash, p, n);
     s->got += n;
     if (s->progress) {
-        double t = now_s();
+        double t = app_now_s();
         if (t - s->last >= 0.25) {
             s->last = t;
             if (s->total)
@@ -286,7 +279,7 @@ int main(int argc, char **argv)
     }
     struct sink s = {.out = out, .total = clen == UINT64_MAX ? 0 : clen};
     sha256_init(&s.hash);
-    s.t0 = s.last = now_s();
+    s.t0 = s.last = app_now_s();
     s.progress = isatty(2) && (s.total == 0 || s.total > (1u << 20));
     int r = 0;
     if (chunked) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <ustack/socket.h>
 #include "common.h"
+#include "util.h"
 
 #define MAX_COUNT 1000000
 
@@ -29,13 +30,6 @@ struct ping {
     double rtt_min, rtt_max, rtt_sum, rtt_sum2;
     uint8_t *state; /* per sequence number */
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint16_t csum(const uint8_t *p, size_t n)
 {
@@ -59,7 +53,7 @@ static int send_echo(struct ping *p, long seq, uint8_t *buf)
     buf[6] = (uint8_t)(seq >> 8);
     buf[7] = (uint8_t)seq;
     if (p->size >= (long)sizeof(double)) {
-        double t = now_s();
+        double t = app_now_s();
         memcpy(buf + 8, &t, sizeof t);
     }
     for (size_t i = 8 + (p->size >= (long)sizeof(double) ? sizeof(double) : 0); i < n; i++)
@@ -129,7 +123,7 @@ static void handle_datagram(struct ping *p, const uint8_t *d, size_t n)
         if (p->size >= (long)sizeof(double) && ilen >= 8 + sizeof(double)) {
             double t0;
             memcpy(&t0, icmp + 8, sizeof t0);
-            double ms = (now_s() - t0) * 1000.0;
+            double ms = (app_now_s() - t0) * 1000.0;
             if (p->received == 1 || ms < p->rtt_min)
                 p->rtt_min = ms;
             if (ms > p->rtt_max)
@@ -245,9 +239,9 @@ int main(int argc, char **argv)
     printf("PING %s (%s) %ld(%ld) bytes of data.\n", p.dst_str, p.dst_str, p.size, p.size + 28);
     fflush(stdout);
 
-    double start = now_s(), next_send = start, end = -1;
+    double start = app_now_s(), next_send = start, end = -1;
     for (;;) {
-        double t = now_s();
+        double t = app_now_s();
         if (p.sent < p.count && t >= next_send) {
             long seq = ++p.sent;
             p.state[seq] = SLOT_WAITING;
@@ -262,15 +256,15 @@ int main(int argc, char **argv)
             }
             next_send = start + p.interval_s * (double)p.sent;
             if (p.sent == p.count)
-                end = now_s() + p.linger_s;
+                end = app_now_s() + p.linger_s;
             fflush(stdout);
         }
         if (p.sent == p.count && p.received + p.errors >= p.count)
             break;
-        if (end >= 0 && now_s() >= end)
+        if (end >= 0 && app_now_s() >= end)
             break;
         double until = p.sent < p.count ? next_send : end;
-        int timeout_ms = (int)((until - now_s()) * 1000.0 + 0.999);
+        int timeout_ms = (int)((until - app_now_s()) * 1000.0 + 0.999);
         if (timeout_ms < 0)
             timeout_ms = 0;
         struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
@@ -284,7 +278,7 @@ int main(int argc, char **argv)
         fflush(stdout);
     }
 
-    double elapsed_ms = (now_s() - start) * 1000.0;
+    double elapsed_ms = (app_now_s() - start) * 1000.0;
     printf("\n--- %s ping statistics ---\n", p.dst_str);
     printf("%ld packets transmitted, %ld received", p.sent, p.received);
     if (p.errors)

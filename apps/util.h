@@ -10,6 +10,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <ustack/ustack.h>
+#include <ustack/runtime.h>
+
+/* Seconds on the monotonic clock, for the programs' own timing. */
+static inline double app_now_s(void) { return (double)ustack_clock_now() / 1e6; }
 
 struct sha256 {
     uint32_t h[8];

@@ -671,11 +671,14 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
             tcp_enter_time_wait(tcb); /* a retransmitted FIN: restart 2 MSL */
         if (seg->flags & TCP_SYN) {
             tcp_challenge_ack(tcb); /* RFC 5961 4.2 */
-        } else if (seg->wire_len == 0 && tcb->last_oow_ack && ts->st->now - tcb->last_oow_ack < TCP_OOW_ACK_INTERVAL_US) {
+        } else if (seg->wire_len == 0 && seg->wire_seq != tcb->rcv_nxt - 1 && tcb->last_oow_ack &&
+                   ts->st->now - tcb->last_oow_ack < TCP_OOW_ACK_INTERVAL_US) {
             /* Two ends that each find the other's pure ACKs unacceptable
              * would answer each other for ever: at most one such answer per
              * interval (Linux's tcp_invalid_ratelimit). Segments with data
-             * are always answered. */
+             * are always answered, and so are probes (zero-window and
+             * keepalive, at RCV.NXT - 1): the answer to one is never taken
+             * for a probe, so they cannot loop, and the prober is waiting. */
             TCOUNT(ts, tcp_oow_ack_limited);
         } else {
             tcb->last_oow_ack = ts->st->now;

@@ -261,41 +261,52 @@ static void sockaddr_in_put(struct sockaddr *sa, socklen_t *len, uint32_t addr, 
     *len = sizeof sin;
 }
 
-static bool udp_port_in_use(struct ustack *st, uint16_t port, uint32_t laddr, bool reuse)
+/* Whether bound socket o keeps a new binding of (laddr, port) out: the
+ * addresses overlap and SO_REUSEADDR does not let both in. */
+static bool bind_conflicts(const struct sock *o, uint32_t laddr, uint16_t port, bool reuse)
 {
-    for (int i = st->socks->port_bucket[port % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket) {
-        struct sock *o = &st->socks->s[i];
-        if (o->lport != port)
-            continue;
-        if (o->laddr && laddr && o->laddr != laddr)
-            continue;
-        if (reuse && o->reuseaddr)
-            continue;
-        return true;
-    }
+    if (o->lport != port)
+        return false;
+    if (o->laddr && laddr && o->laddr != laddr)
+        return false;
+    return !(reuse && o->reuseaddr);
+}
+
+typedef bool (*port_taken_fn)(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port,
+                              bool reuse);
+
+static bool udp_port_taken(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port, bool reuse)
+{
+    (void)self;
+    for (int i = st->socks->port_bucket[port % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket)
+        if (bind_conflicts(&st->socks->s[i], laddr, port, reuse))
+            return true;
     return false;
+}
+
+/* The port to bind: `port` if it is free, else -EADDRINUSE; for port 0 an
+ * ephemeral one, probed from a random point of the range. */
+static int choose_port(struct ustack *st, const struct sock *s, uint32_t laddr, uint16_t port, port_taken_fn taken)
+{
+    if (port != 0)
+        return taken(st, s, laddr, port, s->reuseaddr) ? -EADDRINUSE : port;
+    unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+    unsigned start = (unsigned)(ustack_random(st) % span);
+    for (unsigned k = 0; k < span; k++) {
+        uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + k) % span);
+        if (!taken(st, s, laddr, p, false))
+            return p;
+    }
+    return -EADDRINUSE;
 }
 
 static int sock_bind_port(struct ustack *st, struct sock *s, uint32_t laddr, uint16_t port)
 {
-    if (port == 0) {
-        /* Ephemeral: start at a random point of the range and probe. */
-        unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
-        unsigned start = (unsigned)(ustack_random(st) % span);
-        for (unsigned k = 0; k < span; k++) {
-            uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + k) % span);
-            if (!udp_port_in_use(st, p, laddr, false)) {
-                port = p;
-                break;
-            }
-        }
-        if (port == 0)
-            return -EADDRINUSE;
-    } else if (udp_port_in_use(st, port, laddr, s->reuseaddr)) {
-        return -EADDRINUSE;
-    }
+    int p = choose_port(st, s, laddr, port, udp_port_taken);
+    if (p < 0)
+        return p;
     s->laddr = laddr;
-    s->lport = port;
+    s->lport = (uint16_t)p;
     s->bound = true;
     sock_chain_add(st, s);
     return 0;
@@ -356,13 +367,9 @@ static bool tcp_port_taken(struct ustack *st, const struct sock *self, uint32_t 
         return true;
     for (unsigned i = 0; i < st->socks->n; i++) {
         const struct sock *o = &st->socks->s[i];
-        if (o == self || !o->used || o->type != SOCK_STREAM || !o->bound || o->tcb || o->lport != port)
-            continue;
-        if (o->laddr && laddr && o->laddr != laddr)
-            continue;
-        if (reuse && o->reuseaddr)
-            continue;
-        return true;
+        if (o != self && o->used && o->type == SOCK_STREAM && o->bound && !o->tcb &&
+            bind_conflicts(o, laddr, port, reuse))
+            return true;
     }
     return false;
 }
@@ -371,21 +378,11 @@ static int stream_bind(struct ustack *st, struct sock *s, uint32_t laddr, uint16
 {
     if (ipv4_is_broadcast(st, laddr))
         return -EADDRNOTAVAIL;
-    if (port == 0) {
-        unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
-        unsigned start = (unsigned)(ustack_random(st) % span);
-        for (unsigned k = 0; k < span && port == 0; k++) {
-            uint16_t p = (uint16_t)(EPHEMERAL_LO + (start + k) % span);
-            if (!tcp_port_taken(st, s, laddr, p, false))
-                port = p;
-        }
-        if (port == 0)
-            return -EADDRINUSE;
-    } else if (tcp_port_taken(st, s, laddr, port, s->reuseaddr)) {
-        return -EADDRINUSE;
-    }
+    int p = choose_port(st, s, laddr, port, tcp_port_taken);
+    if (p < 0)
+        return p;
     s->laddr = laddr;
-    s->lport = port;
+    s->lport = (uint16_t)p;
     s->bound = true;
     return 0;
 }

@@ -48,10 +48,10 @@
 N_BIG=4194304
 N_SMALL=20000
 K_SMALL=150
-# No control socket (ustack-stat's): the default path is shared by every
-# ustackd on a tap0, and this test does not need it.
-CTL=()
-[[ $("$BIN/ustackd" --help 2>/dev/null) == *--control* ]] && CTL=(--control off)
+# A control socket of this test's own (the default path is shared by every
+# ustackd on a tap0): ustack-stat tells when the last connection is done.
+CTL=(--control "$WORK/ctl.sock")
+quiet() { "$BIN/ustack-stat" --control "$WORK/ctl.sock" -c 2>/dev/null | grep -qE '^ +tcp_busy +0$'; }
 FILTER='(tcp.analysis.retransmission || tcp.analysis.fast_retransmission || tcp.analysis.spurious_retransmission) && ip.src == 10.0.0.2'
 
 if ! command -v tshark >/dev/null; then
@@ -149,7 +149,8 @@ for _ in $(seq $K_SMALL); do
 done
 check_eq "A: $K_SMALL downloads of $N_SMALL bytes, one connection each" $ok $K_SMALL
 check_ge "A: nftables dropped frames towards tap0" "$(kdrop tap0)" 1
-sleep 1 # the last FINs and their retransmissions
+# The last FINs and their retransmissions, still under the loss.
+check "A: every connection has delivered its FIN (tcp_busy 0)" wait_for 20 quiet
 "$ROOT/tools/netns.sh" unimpair tap0 --ns "$NS"
 ustackd_stop
 cp "$USTACKD_OUT" "$WORK/A.counters"

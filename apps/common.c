@@ -29,7 +29,12 @@ const char app_net_usage[] =
     "TCP tunables:\n"
     "  --tcp-rto-min-ms N --tcp-rto-max-ms N --tcp-rto-initial-ms N\n"
     "  --tcp-syn-retries N --tcp-data-retries N --tcp-delack-ms N --tcp-msl-ms N\n"
-    "  --tcp-sndbuf BYTES --tcp-rcvbuf BYTES\n";
+    "  --tcp-sndbuf BYTES --tcp-rcvbuf BYTES (initial sizes; autotuning grows them\n"
+    "  up to --tcp-sndbuf-max BYTES --tcp-rcvbuf-max BYTES, default 4 MiB)\n"
+    "  --tcp-cc NAME        congestion control: cubic (default), newreno\n"
+    "  --tcp-features LIST  switch mechanisms on (+name) or off (-name), e.g. -sack,-rack:\n"
+    "                       wscale timestamps sack dsack limited-transmit rack tlp eifel\n"
+    "                       hystart autotune; also all, none, default\n";
 
 void app_usage_error(const char *prog, const char *fmt, ...)
 {
@@ -134,7 +139,22 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
         {"data-retries", NULL, &c->tcp_data_retries, NULL},
         {"sndbuf", NULL, NULL, &c->tcp_sndbuf},
         {"rcvbuf", NULL, NULL, &c->tcp_rcvbuf},
+        {"rcvbuf-max", NULL, NULL, &c->tcp_rcvbuf_max},
+        {"sndbuf-max", NULL, NULL, &c->tcp_sndbuf_max},
     };
+    if (strcmp(name, "cc") == 0 || strcmp(name, "features") == 0) {
+        if (*i + 1 >= argc)
+            app_usage_error(n->prog, "%s needs a value", a);
+        const char *v = argv[++*i];
+        if (name[0] == 'c') {
+            if (strcmp(v, "cubic") != 0 && strcmp(v, "newreno") != 0 && strcmp(v, "reno") != 0)
+                app_usage_error(n->prog, "--tcp-cc wants cubic, newreno or reno, not '%s'", v);
+            snprintf(c->tcp_congestion, sizeof c->tcp_congestion, "%s", v);
+        } else if (ustack_tcp_features_parse(v, &c->tcp_features) < 0) {
+            app_usage_error(n->prog, "--tcp-features: unknown name in '%s'", v);
+        }
+        return 1;
+    }
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++) {
         if (strcmp(name, opts[k].name) != 0)
             continue;

@@ -395,6 +395,10 @@ static void stream_apply_options(struct ustack *st, struct sock *s)
     if (s->bufs_set)
         tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf);
     tcp_set_nodelay(s->tcb, s->nodelay);
+    if (s->features_set)
+        tcp_set_features(s->tcb, s->features);
+    if (s->cc)
+        tcp_set_cc(s->tcb, s->cc);
     if (s->keepalive || s->keepidle_us || s->keepintvl_us || s->keepcnt)
         tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
 }
@@ -430,8 +434,14 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
     if (ipv4_route(st, raddr) == 0 && !ipv4_is_local(st, raddr))
         return -ENETUNREACH;
     int err = 0;
-    s->tcb = tcp_open_active_sized(st->tcp, s->laddr, s->lport, raddr, rport, s->bufs_set ? s->sndbuf : 0,
-                                   s->bufs_set ? s->rcvbuf : 0, &err);
+    struct tcp_open_opts o = {
+        .sndbuf = s->bufs_set ? s->sndbuf : 0,
+        .rcvbuf = s->bufs_set ? s->rcvbuf : 0,
+        .has_features = s->features_set,
+        .features = s->features,
+        .cc = s->cc,
+    };
+    s->tcb = tcp_open_active_opts(st->tcp, s->laddr, s->lport, raddr, rport, &o, &err);
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->bound = true;
@@ -504,6 +514,9 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
             c->keepcnt = s->keepcnt;
             c->linger_on = s->linger_on;
             c->debug = s->debug;
+            c->features_set = true;
+            c->features = child->features;
+            c->cc = child->cc;
             c->linger_s = s->linger_s;
             c->rcvtimeo_us = s->rcvtimeo_us;
             c->sndtimeo_us = s->sndtimeo_us;
@@ -875,6 +888,22 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         rc = opt_timeval(val, len, name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us);
         API_RETURN(st, rc);
     }
+    if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
+        /* A name, as on Linux: not necessarily NUL-terminated within len. */
+        char cc_name[16] = {0};
+        if (s->type != SOCK_STREAM)
+            API_RETURN(st, -ENOPROTOOPT);
+        if (!val || len < 1)
+            API_RETURN(st, -EINVAL);
+        memcpy(cc_name, val, len < (socklen_t)sizeof cc_name - 1 ? (size_t)len : sizeof cc_name - 1);
+        const struct tcp_cc_ops *cc = tcp_cc_find(cc_name);
+        if (!cc)
+            API_RETURN(st, -ENOENT);
+        s->cc = cc;
+        if (s->tcb)
+            tcp_set_cc(s->tcb, cc);
+        API_RETURN(st, 0);
+    }
     if (level == SOL_SOCKET && name == SO_LINGER) {
         struct linger l;
         if (!val || len < (socklen_t)sizeof l)
@@ -936,6 +965,12 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
             *(name == TCP_KEEPIDLE ? &s->keepidle_us : &s->keepintvl_us) = USTACK_SEC(v);
             if (s->tcb && !s->listening)
                 tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            break;
+        case USTACK_TCP_FEATURES:
+            s->features_set = true;
+            s->features = (unsigned)v;
+            if (s->tcb)
+                tcp_set_features(s->tcb, s->features);
             break;
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
@@ -1021,6 +1056,19 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         case TCP_KEEPINTVL: v = (int)((s->keepintvl_us ? s->keepintvl_us : USTACK_SEC(75)) / 1000000u); break;
         case TCP_KEEPCNT: v = s->keepcnt ? (int)s->keepcnt : 9; break;
         case TCP_MAXSEG: v = s->tcb && s->tcb->mss ? s->tcb->mss : TCP_DEFAULT_MSS; break;
+        case USTACK_TCP_FEATURES:
+            v = (int)(s->tcb ? s->tcb->features : s->features_set ? s->features : st->tcp->cfg.features);
+            break;
+        case TCP_CONGESTION: {
+            const char *n = s->tcb ? s->tcb->cc->name : s->cc ? s->cc->name : st->tcp->cfg.cc->name;
+            size_t nl = strlen(n) + 1;
+            if (*len < 1)
+                API_RETURN(st, -EINVAL);
+            if ((size_t)*len > nl)
+                *len = (socklen_t)nl;
+            memcpy(val, n, (size_t)*len);
+            API_RETURN(st, 0);
+        }
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else {

@@ -49,6 +49,9 @@ struct sock {
     int linger_s;
     bool bufs_set;         /* SO_SNDBUF/SO_RCVBUF given: apply to the TCB */
     bool debug;            /* SO_DEBUG: trace this connection (ustack/trace.h) */
+    bool features_set;     /* USTACK_TCP_FEATURES given */
+    unsigned features;
+    const struct tcp_cc_ops *cc; /* TCP_CONGESTION; NULL: the stack's */
 };
 
 struct sock_table {

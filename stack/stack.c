@@ -40,6 +40,10 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->tcp_sndbuf = tc.sndbuf;
     cfg->tcp_rcvbuf = tc.rcvbuf;
     cfg->tcp_syn_backlog = tc.syn_backlog;
+    cfg->tcp_features = tc.features;
+    snprintf(cfg->tcp_congestion, sizeof cfg->tcp_congestion, "%s", tc.cc->name);
+    cfg->tcp_rcvbuf_max = tc.rcvbuf_max;
+    cfg->tcp_sndbuf_max = tc.sndbuf_max;
     cfg->max_sockets = 1024;
     cfg->udp_rcvbuf = 212992;
     cfg->udp_sndbuf = 212992;
@@ -57,6 +61,15 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
         cfg->mtu > USTACK_FRAME_MAX - ETH_HDR_LEN || cfg->arp_cache_size == 0 || cfg->max_sockets == 0) {
         errno = EINVAL;
         return NULL;
+    }
+    const struct tcp_cc_ops *cc = NULL;
+    if (cfg->tcp_congestion[0]) {
+        char name[sizeof cfg->tcp_congestion + 1];
+        snprintf(name, sizeof name, "%.*s", (int)sizeof cfg->tcp_congestion, cfg->tcp_congestion);
+        if (!(cc = tcp_cc_find(name))) {
+            errno = EINVAL;
+            return NULL;
+        }
     }
     struct ustack *st = calloc(1, sizeof *st);
     if (!st)
@@ -87,6 +100,11 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     tc.sndbuf = cfg->tcp_sndbuf;
     tc.rcvbuf = cfg->tcp_rcvbuf;
     tc.syn_backlog = cfg->tcp_syn_backlog;
+    tc.features = cfg->tcp_features;
+    tc.rcvbuf_max = cfg->tcp_rcvbuf_max;
+    tc.sndbuf_max = cfg->tcp_sndbuf_max;
+    if (cc)
+        tc.cc = cc;
     if (arp_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st, &tc))) {
         ustack_destroy(st);
         errno = ENOMEM;

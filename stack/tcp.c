@@ -35,7 +35,70 @@ void tcp_config_default(struct tcp_config *c)
     c->keepidle_us = USTACK_SEC(7200);
     c->keepintvl_us = USTACK_SEC(75);
     c->keepcnt = 9;
-    c->cc = &tcp_cc_reno;
+    c->cc = &tcp_cc_newreno;
+    c->features = USTACK_TCPF_DEFAULT;
+    c->rcvbuf_max = 4u << 20;
+    c->sndbuf_max = 4u << 20;
+    c->dupthresh = 3;
+}
+
+const struct tcp_cc_ops *tcp_cc_find(const char *name)
+{
+    static const struct tcp_cc_ops *const all[] = {&tcp_cc_newreno};
+    if (strcmp(name, "reno") == 0)
+        name = "newreno"; /* Linux's name for the same algorithm */
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (strcmp(all[i]->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+static const char *const tcp_feature_names[] = {
+    "wscale", "timestamps", "sack", "dsack", "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune",
+};
+
+const char *ustack_tcp_feature_name(unsigned bit)
+{
+    for (unsigned i = 0; i < sizeof tcp_feature_names / sizeof tcp_feature_names[0]; i++)
+        if (bit == 1u << i)
+            return tcp_feature_names[i];
+    return NULL;
+}
+
+int ustack_tcp_features_parse(const char *spec, unsigned *features)
+{
+    unsigned all = (1u << (sizeof tcp_feature_names / sizeof tcp_feature_names[0])) - 1;
+    unsigned f = *features;
+    while (*spec) {
+        size_t n = strcspn(spec, ",");
+        const char *w = spec;
+        bool clear = false;
+        if (*w == '-' || *w == '+') {
+            clear = *w == '-';
+            w++;
+            n--;
+        }
+        unsigned bits = 0;
+        if (n == 3 && strncmp(w, "all", 3) == 0)
+            bits = all;
+        else if (n == 4 && strncmp(w, "none", 4) == 0)
+            bits = all, clear = !clear;
+        else if (n == 7 && strncmp(w, "default", 7) == 0)
+            f = USTACK_TCPF_DEFAULT;
+        else {
+            for (unsigned i = 0; i < sizeof tcp_feature_names / sizeof tcp_feature_names[0]; i++)
+                if (strlen(tcp_feature_names[i]) == n && strncmp(tcp_feature_names[i], w, n) == 0)
+                    bits = 1u << i;
+            if (!bits)
+                return -1;
+        }
+        f = clear ? f & ~bits : f | bits;
+        spec = w + n;
+        if (*spec == ',')
+            spec++;
+    }
+    *features = f;
+    return 0;
 }
 
 const char *tcp_state_name(enum tcp_state s)
@@ -126,7 +189,7 @@ struct tcp_stack *tcp_engine_new(struct ustack *st, const struct tcp_config *cfg
     else
         tcp_config_default(&ts->cfg);
     if (!ts->cfg.cc)
-        ts->cfg.cc = &tcp_cc_reno;
+        ts->cfg.cc = &tcp_cc_newreno;
     if (ts->cfg.sndbuf < TCP_MIN_BUF)
         ts->cfg.sndbuf = TCP_MIN_BUF;
     if (ts->cfg.rcvbuf < TCP_MIN_BUF)
@@ -196,6 +259,7 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     tcb->state = TCPS_CLOSED;
     tcb->rto = c->rto_initial_us;
     tcb->cc = c->cc;
+    tcb->features = c->features;
     tcb->sndbuf_cap = c->sndbuf;
     tcb->rcvbuf_cap = c->rcvbuf;
     tcb->keepidle_us = c->keepidle_us;
@@ -415,11 +479,11 @@ static bool tcp_tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport,
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                             int *err)
 {
-    return tcp_open_active_sized(ts, laddr, lport, raddr, rport, 0, 0, err);
+    return tcp_open_active_opts(ts, laddr, lport, raddr, rport, NULL, err);
 }
 
-struct tcb *tcp_open_active_sized(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                                  uint16_t rport, size_t sndbuf, size_t rcvbuf, int *err)
+struct tcb *tcp_open_active_opts(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                 uint16_t rport, const struct tcp_open_opts *o, int *err)
 {
     struct ustack *st = ts->st;
     int dummy;
@@ -465,7 +529,14 @@ struct tcb *tcp_open_active_sized(struct tcp_stack *ts, uint32_t laddr, uint16_t
     tcb->raddr = raddr;
     tcb->rport = rport;
     tcb->tflags |= TF_USER;
-    tcp_set_bufsizes(tcb, sndbuf, rcvbuf); /* before the SYN announces a window */
+    if (o) {
+        /* Before the SYN announces a window and the options. */
+        tcp_set_bufsizes(tcb, o->sndbuf, o->rcvbuf);
+        if (o->has_features)
+            tcb->features = o->features;
+        if (o->cc)
+            tcb->cc = o->cc;
+    }
     if (tcp_tcb_alloc_buffers(tcb) < 0) {
         tcb_free(tcb);
         *err = -ENOMEM;
@@ -734,6 +805,23 @@ int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf)
     if (rcvbuf)
         tcb->rcvbuf_cap = rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : rcvbuf;
     return 0;
+}
+
+void tcp_set_features(struct tcb *tcb, unsigned features)
+{
+    const unsigned negotiated = USTACK_TCPF_WSCALE | USTACK_TCPF_TIMESTAMPS | USTACK_TCPF_SACK;
+    if (tcb->state != TCPS_CLOSED && tcb->state != TCPS_LISTEN)
+        features = (features & ~negotiated) | (tcb->features & negotiated);
+    tcb->features = features;
+}
+
+void tcp_set_cc(struct tcb *tcb, const struct tcp_cc_ops *cc)
+{
+    if (tcb->cc == cc)
+        return;
+    tcb->cc = cc;
+    memset(tcb->cc_priv, 0, sizeof tcb->cc_priv);
+    tcb->cc_bytes_acked = 0;
 }
 
 size_t tcp_readable_bytes(const struct tcb *tcb) { return tcb->rcvq.len; }

@@ -8,8 +8,8 @@
  *
  * Files: tcp.c (per-stack state, TCB life cycle, the API below), tcp_input.c
  * (parsing, SEGMENT ARRIVES), tcp_output.c (building and
- * sending segments, ISN), tcp_timer.c (every timer), tcp_cc_reno.c (RFC 5681
- * congestion control behind struct tcp_cc_ops), tcp_seq.h (sequence space).
+ * sending segments, ISN), tcp_timer.c (every timer), tcp_cc_newreno.c and tcp_cc_cubic.c
+ * (congestion control behind struct tcp_cc_ops), tcp_seq.h (sequence space).
  */
 #ifndef USTACK_TCP_H
 #define USTACK_TCP_H
@@ -119,7 +119,10 @@ struct tcp_config {
     ustack_time_t keepidle_us;     /* [2 h] */
     ustack_time_t keepintvl_us;    /* [75 s] */
     unsigned keepcnt;              /* [9] */
-    const struct tcp_cc_ops *cc;   /* congestion control [&tcp_cc_reno] */
+    const struct tcp_cc_ops *cc;   /* congestion control [&tcp_cc_cubic] */
+    unsigned features;             /* USTACK_TCPF_* switches [USTACK_TCPF_DEFAULT] */
+    size_t rcvbuf_max, sndbuf_max; /* autotuning bounds [4 MiB each] */
+    unsigned dupthresh;            /* duplicate ACKs (or SACKed segments) that mean a loss [3] */
 };
 void tcp_config_default(struct tcp_config *cfg);
 
@@ -180,26 +183,37 @@ struct tcp_txq {
 /* ------------------------------------------------- congestion control */
 
 struct tcb;
-/* Congestion control (RFC 5681) behind an interface, so that NewReno, CUBIC
- * and SACK-based recovery (issue 5) slot in. The engine detects events
- * (new data acknowledged, duplicate ACKs, RTO) and keeps the recovery state;
- * the algorithm owns tcb->cwnd, tcb->ssthresh and tcb->cc_priv. */
+/* Congestion control behind an interface, as Linux's tcp_congestion_ops: the
+ * engine detects loss and runs recovery (NewReno, SACK-based, RACK-TLP; the
+ * window during recovery is the engine's), the algorithm decides how cwnd
+ * grows and what ssthresh a congestion event leaves. It may keep its own
+ * state in tcb->cc_priv; it reads time as tcb->ts->st->now. */
 struct tcp_cc_ops {
     const char *name;
+    /* The connection is established: cwnd = initial window, ssthresh
+     * "arbitrarily high" (RFC 5681 3.1), private state reset. */
     void (*init)(struct tcb *tcb);
-    /* New data acknowledged outside recovery; rtt_us is 0 without a sample. */
-    void (*on_ack)(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_us);
-    /* Third duplicate ACK: fast retransmit happens, fast recovery starts. */
-    void (*enter_recovery)(struct tcb *tcb);
-    /* A further duplicate ACK during recovery (window inflation). */
-    void (*on_dupack)(struct tcb *tcb);
-    /* The ACK that ends recovery. */
-    void (*exit_recovery)(struct tcb *tcb);
-    /* Retransmission timeout; `repeated` when the same data already timed
-     * out (RFC 5681 eq. 4: ssthresh is then held). */
-    void (*on_rto)(struct tcb *tcb, bool repeated);
+    /* `acked` bytes newly acknowledged outside recovery while cwnd limits the
+     * sender: slow start and congestion avoidance. rtt_us is this ACK's RTT
+     * sample, 0 without one. */
+    void (*cong_avoid)(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_us);
+    /* A congestion event (a loss found by duplicate ACKs, SACK or RACK, or an
+     * RTO that is not a repeat): returns the new ssthresh. The engine then
+     * sets cwnd: ssthresh in recovery, one segment after an RTO. */
+    uint32_t (*ssthresh)(struct tcb *tcb);
+    /* Optional: an RTO collapsed cwnd to one segment. */
+    void (*on_rto)(struct tcb *tcb);
+    /* Optional: the last congestion event was spurious (Eifel, D-SACK) and is
+     * undone; the engine restores cwnd and ssthresh, this the private state
+     * ssthresh() changed. */
+    void (*undo)(struct tcb *tcb);
 };
-extern const struct tcp_cc_ops tcp_cc_reno;
+extern const struct tcp_cc_ops tcp_cc_newreno;
+extern const struct tcp_cc_ops tcp_cc_cubic;
+/* By name ("newreno", "reno", "cubic"), or NULL. */
+const struct tcp_cc_ops *tcp_cc_find(const char *name);
+/* RFC 6928 initial window for this connection's MSS. */
+uint32_t tcp_initial_window(const struct tcb *tcb);
 /* Bytes in flight as RFC 5681 defines FlightSize. */
 uint32_t tcp_flight_size(const struct tcb *tcb);
 
@@ -244,6 +258,7 @@ struct tcb {
     struct tcb *all_next, *all_prev; /* every TCB, for teardown */
     enum tcp_state state;
     unsigned tflags;
+    unsigned features;             /* USTACK_TCPF_* for this connection (from the socket) */
     int err;                       /* hard error for the user (positive errno), 0 */
     int soft_err;                  /* last ICMP soft error (RFC 1122 4.2.3.9) */
 
@@ -298,7 +313,8 @@ struct tcb {
     const struct tcp_cc_ops *cc;
     uint32_t cwnd, ssthresh;
     uint32_t cc_bytes_acked;       /* congestion avoidance byte counting */
-    uint64_t cc_priv[8];           /* algorithm-private state */
+    uint64_t cc_priv[16];          /* algorithm-private state */
+    ustack_time_t min_rtt;         /* smallest RTT sample seen (us), 0: none */
     unsigned dupacks;
     uint32_t recover;              /* snd_max when recovery began (RFC 6582) */
 
@@ -425,10 +441,15 @@ void tcp_icmp_error(struct tcp_stack *ts, const struct ipv4_hdr_info *inner, con
  * -ENOMEM, -EADDRNOTAVAIL, -EINVAL. */
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                             int *err);
-/* The same with the socket's SO_SNDBUF/SO_RCVBUF (0: the configured size),
- * applied before the SYN announces a window. */
-struct tcb *tcp_open_active_sized(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                                  uint16_t rport, size_t sndbuf, size_t rcvbuf, int *err);
+/* What a socket sets before connect(), applied before the SYN goes out. */
+struct tcp_open_opts {
+    size_t sndbuf, rcvbuf;         /* SO_SNDBUF/SO_RCVBUF; 0: the configured size (and autotuning) */
+    bool has_features;
+    unsigned features;             /* USTACK_TCP_FEATURES, if has_features */
+    const struct tcp_cc_ops *cc;   /* TCP_CONGESTION; NULL: the configured one */
+};
+struct tcb *tcp_open_active_opts(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                 uint16_t rport, const struct tcp_open_opts *o, int *err);
 /* Passive open (listen). laddr 0 = any. Returns the listening TCB or NULL. */
 struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog, int *err);
 /* The next established connection from the accept queue (now held by the
@@ -456,8 +477,15 @@ void tcp_set_nodelay(struct tcb *tcb, bool on);
 /* SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT (0 keeps the current value). */
 void tcp_set_keepalive(struct tcp_stack *ts, struct tcb *tcb, bool on, ustack_time_t idle_us,
                        ustack_time_t intvl_us, unsigned cnt);
-/* SO_SNDBUF/SO_RCVBUF: effective before the connection is established. */
+/* SO_SNDBUF/SO_RCVBUF: effective before the connection is established; a
+ * size set this way is fixed (no autotuning), as on Linux. */
 int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf);
+/* USTACK_TCP_FEATURES: the options a SYN negotiates (wscale, timestamps,
+ * SACK) change only before it is sent; the others at any time. */
+void tcp_set_features(struct tcb *tcb, unsigned features);
+/* TCP_CONGESTION: a connection that is running keeps cwnd and ssthresh and
+ * starts the new algorithm's own state afresh. */
+void tcp_set_cc(struct tcb *tcb, const struct tcp_cc_ops *cc);
 
 /* Queries for poll() and friends. */
 size_t tcp_readable_bytes(const struct tcb *tcb);

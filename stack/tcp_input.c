@@ -334,11 +334,11 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             /* Reno: the first ACK of new data ends fast recovery (RFC 5681
              * 3.2 step 6). NewReno's partial ACKs (RFC 6582) go here. */
             tcb->tflags &= ~TF_IN_RECOVERY;
-            tcb->cc->exit_recovery(tcb);
+            tcb->cwnd = tcb->ssthresh; /* deflate (RFC 5681 3.2 step 6) */
             TCP_TRACE(tcb, "recovery_end", ack, tcb->cwnd);
         } else if (acked && tcp_cwnd_limited(tcb, prior_flight)) {
             uint32_t before = tcb->cwnd;
-            tcb->cc->on_ack(tcb, acked, rtt);
+            tcb->cc->cong_avoid(tcb, acked, rtt);
             if (tcb->cwnd != before && tcp_traced(tcb))
                 tcp_trace_cwnd(tcb, before < tcb->ssthresh ? "slow_start" : "congestion_avoidance");
         }
@@ -357,14 +357,15 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             /* Fast retransmit (RFC 5681 3.2 steps 2-3). */
             TCOUNT(ts, tcp_fast_retransmit);
             tcb->recover = tcb->snd_max;
-            tcb->cc->enter_recovery(tcb);
+            tcb->ssthresh = tcb->cc->ssthresh(tcb);
+            tcb->cwnd = tcb->ssthresh + 3u * tcb->mss; /* inflated by the three that left (3.2 step 3) */
             tcb->tflags |= TF_IN_RECOVERY;
             tcb->tflags &= ~TF_RTT_ACTIVE;
             TCP_TRACE(tcb, "fast_rexmit", tcb->snd_una, tcb->cwnd);
             tcp_retransmit_first(tcb, "fast_retransmit");
             tcp_rexmt_arm(tcb);
         } else if (tcb->dupacks > 3 && (tcb->tflags & TF_IN_RECOVERY)) {
-            tcb->cc->on_dupack(tcb);
+            tcb->cwnd += tcb->mss; /* 3.2 step 4 */
             if (tcp_traced(tcb))
                 tcp_trace_cwnd(tcb, "dupack_inflate");
         }
@@ -455,6 +456,8 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
     c->rport = seg->sport;
     c->tflags = TF_LISTEN_CHILD | (l->tflags & (TF_NODELAY | TF_KEEPALIVE));
     c->tflags |= l->tflags & TF_TRACE; /* SO_DEBUG on the listener covers its connections */
+    c->features = l->features;
+    c->cc = l->cc;
     c->sndbuf_cap = l->sndbuf_cap;
     c->rcvbuf_cap = l->rcvbuf_cap;
     c->keepidle_us = l->keepidle_us;

@@ -173,7 +173,11 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
     }
     /* RFC 5681 3.1 eq. 4: ssthresh from FlightSize (held if this data timed
      * out before), cwnd to one segment; fast recovery ends. */
-    tcb->cc->on_rto(tcb, tcb->rexmit_count > 1);
+    if (tcb->rexmit_count == 1)
+        tcb->ssthresh = tcb->cc->ssthresh(tcb); /* held when the same data times out again */
+    tcb->cwnd = tcb->mss;                       /* loss window (RFC 5681 3.1) */
+    if (tcb->cc->on_rto)
+        tcb->cc->on_rto(tcb);
     if (tcp_traced(tcb))
         tcp_trace_cwnd(tcb, "rto");
     tcb->tflags &= ~TF_IN_RECOVERY;

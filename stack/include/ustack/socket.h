@@ -29,6 +29,13 @@
 extern "C" {
 #endif
 
+/* Stream sockets also take, at level IPPROTO_TCP: TCP_NODELAY, TCP_KEEPIDLE,
+ * TCP_KEEPINTVL, TCP_KEEPCNT, TCP_CONGESTION (a name: "cubic", "newreno",
+ * "reno"), and this one, an int of USTACK_TCPF_* bits (ustack/ustack.h);
+ * both take effect for a connection opened after they are set (the SYN
+ * negotiates the options) and carry over from a listener to its children. */
+#define USTACK_TCP_FEATURES 0x7501
+
 /* type may carry SOCK_NONBLOCK. */
 int us_socket(struct ustack *st, int domain, int type, int protocol);
 int us_bind(struct ustack *st, int s, const struct sockaddr *addr, socklen_t len);

@@ -74,6 +74,12 @@ struct ustack_config {
     ustack_time_t tcp_msl_us;         /* TIME-WAIT lasts 2 MSL, default 30 s */
     size_t tcp_sndbuf, tcp_rcvbuf;    /* per connection, default 256 KiB each */
     unsigned tcp_syn_backlog;         /* SYN-RECEIVED children per listener, default 128 */
+    unsigned tcp_features;            /* USTACK_TCPF_* bits, default USTACK_TCPF_DEFAULT;
+                                       * per socket: setsockopt(IPPROTO_TCP, USTACK_TCP_FEATURES) */
+    char tcp_congestion[16];          /* "cubic" (RFC 9438, default) or "newreno" (RFC 5681 +
+                                       * RFC 6582; "reno" is the same); per socket: TCP_CONGESTION */
+    size_t tcp_rcvbuf_max;            /* receive buffer autotuning bound, default 4 MiB */
+    size_t tcp_sndbuf_max;            /* send buffer autotuning bound, default 4 MiB */
 
     /* Sockets */
     unsigned max_sockets;           /* default 1024 */
@@ -82,6 +88,31 @@ struct ustack_config {
 };
 
 void ustack_config_default(struct ustack_config *cfg);
+
+/* TCP mechanisms that can be switched on and off, for the whole stack
+ * (ustack_config.tcp_features) or per socket (USTACK_TCP_FEATURES), so that
+ * runs can be compared with and without each. docs/tcp.md explains them. */
+#define USTACK_TCPF_WSCALE 0x0001     /* RFC 7323 2: window scaling */
+#define USTACK_TCPF_TIMESTAMPS 0x0002 /* RFC 7323 3-5: timestamps, RTT from every ACK, PAWS */
+#define USTACK_TCPF_SACK 0x0004       /* RFC 2018 SACK, RFC 6675 SACK-based loss recovery */
+#define USTACK_TCPF_DSACK 0x0008      /* RFC 2883 D-SACK: report duplicates, undo on them */
+#define USTACK_TCPF_LIMITED_TX 0x0010 /* RFC 3042 limited transmit */
+#define USTACK_TCPF_RACK 0x0020       /* RFC 8985 RACK: time-based loss detection */
+#define USTACK_TCPF_TLP 0x0040        /* RFC 8985 tail loss probes */
+#define USTACK_TCPF_EIFEL 0x0080      /* RFC 3522/4015: detect a spurious RTO, undo it */
+#define USTACK_TCPF_HYSTART 0x0100    /* RFC 9406 HyStart++: leave slow start on an RTT rise */
+#define USTACK_TCPF_AUTOTUNE 0x0200   /* grow buffers up to tcp_{rcv,snd}buf_max as needed */
+#define USTACK_TCPF_DEFAULT                                                                        \
+    (USTACK_TCPF_WSCALE | USTACK_TCPF_TIMESTAMPS | USTACK_TCPF_SACK | USTACK_TCPF_DSACK |         \
+     USTACK_TCPF_LIMITED_TX | USTACK_TCPF_RACK | USTACK_TCPF_TLP | USTACK_TCPF_EIFEL |           \
+     USTACK_TCPF_AUTOTUNE)
+/* Name of one feature bit ("wscale", "timestamps", "sack", "dsack",
+ * "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune"), or NULL. */
+const char *ustack_tcp_feature_name(unsigned bit);
+/* Applies a comma-separated list to *features: "name" or "+name" sets a bit,
+ * "-name" clears it, "all" and "none" set or clear every bit, "default"
+ * resets to USTACK_TCPF_DEFAULT. Returns 0, or -1 on an unknown name. */
+int ustack_tcp_features_parse(const char *spec, unsigned *features);
 
 /* Creates a stack that sends frames through `link` (borrowed: the caller keeps
  * it alive and closes it after ustack_destroy()). Returns NULL on bad config

@@ -38,7 +38,13 @@
     X(tcp_keepalive_probes) X(tcp_timeout) X(tcp_active_opens) X(tcp_passive_opens) \
     X(tcp_established) X(tcp_conn_reset) X(tcp_conn_refused) X(tcp_aborts)         \
     X(tcp_timewait_expired) X(tcp_timewait_reopen) X(tcp_fin_wait2_timeout)        \
-    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited)
+    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited) \
+    X(tcp_drop_paws) X(tcp_paws_idle_reset) X(tcp_rx_sack_blocks) X(tcp_rx_dsack) X(tcp_tx_sack_blocks)  \
+    X(tcp_tx_dsack) X(tcp_sack_marked_lost) X(tcp_rack_marked_lost) X(tcp_dupack_marked_lost)           \
+    X(tcp_rto_marked_lost) X(tcp_rack_timeouts) X(tcp_recoveries) X(tcp_sack_recoveries)                 \
+    X(tcp_newreno_partial_acks) X(tcp_limited_transmit) X(tcp_tlp_probes) X(tcp_tlp_new_data)            \
+    X(tcp_tlp_recoveries) X(tcp_spurious_rto) X(tcp_undo_dsack) X(tcp_sack_reneging)                     \
+    X(tcp_rcvbuf_grown) X(tcp_sndbuf_grown) X(tcp_rtt_ts_samples) X(tcp_drop_bad_sack)
 
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \

@@ -44,7 +44,11 @@
 #define TCP_OPT_TIMESTAMP 8
 
 #define TCP_DEFAULT_MSS 536      /* RFC 9293 3.7.1: assumed when the peer sends no MSS option */
-#define TCP_MAX_WINDOW 65535u    /* no window scaling yet (issue 5: RFC 7323) */
+#define TCP_MAX_WINDOW 65535u    /* the window field; larger windows need RFC 7323 scaling */
+#define TCP_MAX_WSCALE 14        /* RFC 7323 2.3 */
+#define TCP_TS_OPT_LEN 12        /* NOP, NOP, kind 8 (10 bytes): on every segment once negotiated */
+#define TCP_MAX_SACK_BLOCKS 4    /* RFC 2018 3: 4 fit in 40 bytes of options, 3 with timestamps */
+#define TCP_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* RFC 7323 5.5: ts_recent invalid after 24 days */
 
 /* A segment parsed once (RFC 9293 3.1) into host order; the state machine
  * works on this and never on raw bytes. */
@@ -58,11 +62,13 @@ struct tcp_seg {
     /* Options seen (RFC 9293 3.2, RFC 7323, RFC 2018). */
     bool has_mss;
     uint16_t mss;
-    bool has_wscale;        /* parsed, not yet negotiated (issue 5) */
+    bool has_wscale;
     uint8_t wscale;
-    bool sack_permitted;    /* parsed, not yet negotiated (issue 5) */
-    bool has_ts;            /* parsed, not yet used (issue 5) */
+    bool sack_permitted;
+    bool has_ts;
     uint32_t ts_val, ts_ecr;
+    uint8_t nsack;          /* SACK blocks (RFC 2018), as received */
+    uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
     const uint8_t *data;    /* payload, inside the input pbuf */
     uint32_t len;           /* payload bytes (after trimming to the window) */
     uint32_t wire_len;      /* payload bytes as received */
@@ -163,22 +169,25 @@ struct tcp_ooo_range {
  * acknowledged, oldest first, in a ring of records. The bytes themselves stay
  * in the send ring. Per-segment flags are where SACK scoreboarding (RFC 6675)
  * and RACK (RFC 8985) will mark segments. */
-#define TCP_TXSEG_RETRANS 0x01 /* retransmitted at least once (Karn) */
-#define TCP_TXSEG_SACKED 0x02  /* issue 5 */
-#define TCP_TXSEG_LOST 0x04    /* issue 5 */
+#define TCP_TXSEG_RETRANS 0x01 /* the last transmission was a retransmission, still in flight (counted in retrans_out) */
+#define TCP_TXSEG_SACKED 0x02  /* the receiver holds it (RFC 2018) */
+#define TCP_TXSEG_LOST 0x04    /* deemed lost (RFC 6675 IsLost, RACK, RTO): to be retransmitted */
 #define TCP_TXSEG_SYN 0x08
 #define TCP_TXSEG_FIN 0x10
+#define TCP_TXSEG_EVER_RETRANS 0x20 /* retransmitted at least once (Karn) */
 struct tcp_txseg {
-    uint32_t seq, end;       /* sequence range, SYN/FIN included */
-    ustack_time_t sent_at;   /* last (re)transmission */
+    uint32_t seq, end;       /* sequence range, FIN included */
+    ustack_time_t sent_at;   /* last (re)transmission (RACK's xmit_ts) */
+    uint32_t tsval;          /* timestamp value it last carried */
     uint8_t flags;
     uint8_t xmits;
 };
 struct tcp_txq {
     struct tcp_txseg *segs;
     unsigned cap, head, len;
+    unsigned hint;           /* no retransmission candidate before this index */
 };
-#define TCP_TXQ_MAX 8192 /* records; beyond, new data is merged into the last record */
+#define TCP_TXQ_MAX 16384 /* records; when full, no new data is sent until ACKs free some */
 
 /* ------------------------------------------------- congestion control */
 
@@ -251,6 +260,17 @@ struct tcp_stack;
 #define TF_RTT_ACTIVE 0x0400 /* timing rtt_seq */
 #define TF_PERSIST 0x0800    /* the persist timer owns the send side */
 #define TF_LISTEN_CHILD 0x1000 /* created by a listener (passive open) */
+#define TF_WS_OK 0x4000      /* window scaling negotiated */
+#define TF_TS_OK 0x8000      /* timestamps negotiated */
+#define TF_SACK_OK 0x10000   /* SACK permitted by both */
+#define TF_LOSS 0x20000      /* RTO recovery: everything unSACKed below `recover` was marked lost */
+#define TF_PTO 0x40000       /* t_rexmt is armed as the TLP probe timeout */
+#define TF_TLP_OUT 0x80000   /* a probe is out: its episode ends at tlp_end_seq */
+#define TF_TLP_RETRANS 0x100000 /* the probe was a retransmission */
+#define TF_EIFEL 0x200000    /* an RTO retransmission may yet prove spurious (rto_tsval) */
+#define TF_UNDO_OK 0x400000  /* prior_cwnd/prior_ssthresh hold the window before this episode */
+#define TF_RCVBUF_LOCK 0x800000 /* SO_RCVBUF set: no autotuning */
+#define TF_SNDBUF_LOCK 0x1000000 /* SO_SNDBUF set: no autotuning */
 
 struct tcb {
     struct tcp_stack *ts;
@@ -272,13 +292,14 @@ struct tcb {
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd, snd_wl1, snd_wl2;
     uint32_t max_sndwnd;           /* largest window the peer offered (SWS, RFC 5961) */
-    uint8_t snd_wscale;            /* issue 5; 0 */
+    uint8_t snd_wscale;            /* peer's window shift (RFC 7323), 0 unless negotiated */
     uint32_t snd_buf_seq;          /* sequence number of the first byte in sndq */
 
     /* Receive sequence space. rcv_adv is the right edge last advertised:
      * it never moves left (RFC 9293 3.8.6.2.2). */
     uint32_t irs, rcv_nxt, rcv_wnd, rcv_adv, rcv_up;
-    uint8_t rcv_wscale;            /* issue 5; 0 */
+    uint8_t rcv_wscale;            /* our window shift, 0 unless negotiated */
+    uint32_t last_ack_sent;        /* RCV.NXT in our last segment (RFC 7323 Last.ACK.sent) */
     uint32_t ooo_fin_seq;
 
     uint16_t mss;                  /* effective send MSS: min(peer's, ours) */
@@ -286,8 +307,21 @@ struct tcb {
     uint16_t rcv_mss;              /* estimate of the peer's segment size (delayed ACK) */
     uint32_t delack_bytes;         /* in-order bytes received since our last ACK */
 
-    /* Buffers (allocated when the connection can carry data). */
+    /* RFC 7323 timestamps. Our TSval is the stack's time in ms plus ts_offset. */
+    uint32_t ts_offset;
+    uint32_t ts_recent;            /* peer's latest TSval (TS.Recent) */
+    ustack_time_t ts_recent_age;   /* when it was stored; 0: none */
+
+    /* RFC 2018/2883: a duplicate to report as the first SACK block. */
+    uint32_t dsack_start, dsack_end;
+
+    /* Buffers (allocated when the connection can carry data). Autotuning
+     * grows them up to *_max; a size set by the socket fixes them. */
     size_t sndbuf_cap, rcvbuf_cap;
+    size_t sndbuf_max, rcvbuf_max;
+    size_t rcv_copied;             /* bytes the application read since rcv_space_time */
+    ustack_time_t rcv_space_time;
+    ustack_time_t rcv_rtt_us;      /* receiver's RTT estimate (from timestamps), 0: none */
     struct tcp_ring sndq, rcvq;
     struct tcp_ooo_range *ooo;
     unsigned ooo_len;
@@ -316,7 +350,30 @@ struct tcb {
     uint64_t cc_priv[16];          /* algorithm-private state */
     ustack_time_t min_rtt;         /* smallest RTT sample seen (us), 0: none */
     unsigned dupacks;
-    uint32_t recover;              /* snd_max when recovery began (RFC 6582) */
+    uint32_t recover;              /* snd_max when recovery began (RFC 6582, RFC 6675 RecoveryPoint) */
+
+    /* SACK scoreboard (RFC 6675), in bytes over the txq records. pipe is
+     * (snd_max - snd_una) - sacked_out - lost_out + retrans_out. */
+    uint32_t sacked_out, lost_out, retrans_out;
+    uint32_t high_sacked;          /* highest SACKed sequence end (fack) */
+    /* PRR (RFC 6937) during SACK recovery. */
+    uint32_t prr_delivered, prr_out, recover_fs;
+    /* RACK (RFC 8985 6): the most recently sent segment known delivered. */
+    ustack_time_t rack_xmit_ts, rack_rtt;
+    uint32_t rack_end_seq;
+    unsigned rack_reo_wnd_mult, rack_reo_wnd_persist;
+    uint32_t rack_dsack_round;     /* snd_max when reo_wnd_mult last grew */
+    bool rack_reordering_seen;
+    /* TLP (RFC 8985 7). */
+    uint32_t tlp_end_seq;          /* snd_max when the probe went; valid with TF_TLP_OUT */
+    /* Undo of a spurious congestion event (RFC 3522/4015 for an RTO;
+     * D-SACK for fast recovery). */
+    uint32_t prior_cwnd, prior_ssthresh;
+    uint32_t rto_tsval;            /* TSval of the first retransmission after an RTO */
+    int undo_retrans;              /* retransmissions of this episode not yet D-SACKed */
+    unsigned episode_rexmits;      /* retransmissions of this episode */
+    uint32_t cum_delivered;        /* bytes the last cumulative ACK delivered (not SACKed before) */
+    struct timer t_rack;           /* RACK reordering timer */
 
     /* Keepalive (per connection; defaults from the config). */
     ustack_time_t keepidle_us, keepintvl_us;
@@ -526,8 +583,9 @@ void tcp_send_probe(struct tcb *tcb);
 void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                   uint32_t seq, uint32_t ack, bool with_ack);
 void tcp_send_rst_tcb(struct tcb *tcb);
-/* Retransmits the first unacknowledged segment (fast retransmit, RTO). */
-void tcp_retransmit_first(struct tcb *tcb, const char *why);
+/* Our window shift, from the largest receive buffer the connection may
+ * grow to (a passive open, once the SYN offered scaling). */
+void tcp_choose_rcv_wscale(struct tcb *tcb);
 uint32_t tcp_rcv_window(struct tcb *tcb);  /* window to advertise now */
 /* Window update after the application read; sends an ACK if worth it. */
 void tcp_window_update(struct tcb *tcb);
@@ -561,11 +619,63 @@ void tcp_ring_free(struct tcp_ring *r);
 size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n);
 void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n);
 void tcp_ring_consume(struct tcp_ring *r, size_t n);
+/* Grows the ring to cap, keeping its first `keep` bytes. 0 or -ENOMEM. */
+int tcp_ring_grow(struct tcp_ring *r, size_t cap, size_t keep);
+/* Buffer autotuning (tcp.c): after the application read `copied` bytes, and
+ * after an ACK. */
+void tcp_rcvbuf_autotune(struct tcb *tcb, size_t copied);
+void tcp_sndbuf_autotune(struct tcb *tcb);
 
 /* Retransmission queue (tcp_output.c). */
 void tcp_txq_add(struct tcb *tcb, uint32_t seq, uint32_t end, uint8_t flags);
-void tcp_txq_ack(struct tcb *tcb, uint32_t ack);
 void tcp_txq_clear(struct tcb *tcb);
+static inline struct tcp_txseg *tcp_txq_at(const struct tcp_txq *q, unsigned i)
+{
+    return &q->segs[(q->head + i) % q->cap];
+}
+/* Records bytes: [seq, end) less what the FIN takes. */
+static inline uint32_t tcp_txseg_len(const struct tcp_txseg *s) { return s->end - s->seq; }
+/* Retransmits record i now (a whole record is at most one MSS). */
+void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why);
+/* Our timestamp clock (RFC 7323 5.4): milliseconds, per-connection offset. */
+static inline uint32_t tcp_ts_now(const struct tcb *tcb)
+{
+    return (uint32_t)(tcb->ts->st->now / 1000u) + tcb->ts_offset;
+}
+
+/* Loss detection and recovery (tcp_recovery.c): the SACK scoreboard
+ * (RFC 2018, 2883, 6675), NewReno (RFC 6582), limited transmit (RFC 3042),
+ * RACK-TLP (RFC 8985), PRR (RFC 6937), and undo (RFC 3522, 4015). */
+/* Whether this connection uses the mechanism (negotiated and switched on). */
+static inline bool tcp_sack_on(const struct tcb *tcb) { return tcb->tflags & TF_SACK_OK; }
+static inline bool tcp_feature(const struct tcb *tcb, unsigned f) { return tcb->features & f; }
+/* Bytes in flight as RFC 6675 counts them. */
+uint32_t tcp_pipe(const struct tcb *tcb);
+/* The cumulative ACK moved from prior_una to tcb->snd_una and the txq has
+ * not yet been trimmed: trims it, keeps the scoreboard, and returns the
+ * sample RFC 6298 and RACK want (0: none). */
+ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una);
+/* An acceptable ACK (after the cumulative part): SACK blocks, D-SACK,
+ * RACK, loss marking, entering, running and leaving recovery, TLP episode.
+ * `dup` says whether RFC 5681 counts it as a duplicate ACK. */
+void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una, bool dup,
+                         uint32_t prior_flight, ustack_time_t rtt);
+/* The RTO fired on data: marks everything unSACKed lost (RTO recovery). */
+void tcp_recovery_on_rto(struct tcb *tcb);
+/* The probe timeout (TLP) fired. */
+void tcp_tlp_fire(struct tcb *tcb);
+/* Arms t_rexmt as PTO or RTO, whichever RFC 8985 7.2 says. */
+void tcp_rexmt_schedule(struct tcb *tcb);
+/* The next record to retransmit (LOST, not SACKed, not already
+ * retransmitted), or -1: RFC 6675 NextSeg rule 1. */
+int tcp_next_lost(struct tcb *tcb);
+/* Congestion window the output may fill now (cwnd, with limited transmit). */
+uint32_t tcp_send_cwnd(const struct tcb *tcb);
+/* Bytes currently counted against cwnd: FlightSize, or pipe in recovery. */
+uint32_t tcp_inflight(const struct tcb *tcb);
+/* The SACK blocks to send (D-SACK first, then by recency), at most max. */
+unsigned tcp_sack_blocks(struct tcb *tcb, uint32_t blocks[][2], unsigned max);
+void tcp_rack_timer_fired(struct tcb *tcb);
 
 /* Sequence number of our FIN (valid with TF_FIN_QUEUED). */
 static inline uint32_t tcp_fin_seq(const struct tcb *tcb) { return tcb->snd_buf_seq + (uint32_t)tcb->sndq.len; }

@@ -732,18 +732,26 @@ START_TEST(three_dup_acks_trigger_fast_retransmit)
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     EXPECT(TCP_ACK, iss + 1 + 10 * 1460, PEER_ISN + 1, 1460); /* slow start: +1 MSS */
     EXPECT(TCP_ACK, iss + 1 + 11 * 1460, PEER_ISN + 1, 1460);
+    /* RFC 3042 limited transmit: the first two duplicates each send one new
+     * segment, cwnd unchanged. */
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 12 * 1460, PEER_ISN + 1, 1460);
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 13 * 1460, PEER_ISN + 1, 1460);
     EXPECT_NONE();
+    ck_assert_uint_eq(CNT(tcp_limited_transmit), 2);
+    ck_assert_uint_eq(tcb->cwnd, 11 * 1460);
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     struct outseg o = EXPECT(TCP_ACK, una, PEER_ISN + 1, 1460);
     ck_assert_mem_eq(o.data, d + 1460, 1460);
+    EXPECT_NONE();
     ck_assert_uint_eq(CNT(tcp_fast_retransmit), 1);
-    uint32_t flight = 11 * 1460;
+    uint32_t flight = 13 * 1460;
     ck_assert_uint_eq(tcb->ssthresh, flight / 2);
     ck_assert_uint_eq(tcb->cwnd, flight / 2 + 3 * 1460);
-    /* The ACK of everything ends recovery: cwnd deflates to ssthresh. */
-    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 12 * 1460, .flags = TCP_ACK);
+    /* The ACK of everything ends recovery: cwnd deflates to ssthresh
+     * (RFC 6582 3.2 step 3, second option, as Linux). */
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 14 * 1460, .flags = TCP_ACK);
     ck_assert_uint_eq(tcb->cwnd, flight / 2);
     ck_assert(!(tcb->tflags & TF_IN_RECOVERY));
     tcp_abort(T.ts, tcb);
@@ -894,11 +902,12 @@ START_TEST(passive_close_goes_through_close_wait_and_last_ack)
     tcp_close(T.ts, tcb);
     ck_assert_int_eq(tcb->state, TCPS_LAST_ACK);
     EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
-    /* On RTO, go-back-N sends the unacknowledged data and the FIN again, in
-     * one segment. */
+    /* On RTO, everything unacknowledged is lost: the data and the FIN go
+     * again, as they were sent, in order. */
     advance(&T, USTACK_MS(200));
-    struct outseg o = EXPECT(TCP_ACK | TCP_PSH | TCP_FIN, iss + 1, PEER_ISN + 2, 3);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 2, 3);
     ck_assert_mem_eq(o.data, "bye", 3);
+    EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
     INJECT(.seq = PEER_ISN + 2, .ack = iss + 5, .flags = TCP_ACK);
     ck_assert_uint_eq(tcp_tcb_count(T.ts), 0);
 }
@@ -1328,8 +1337,10 @@ START_TEST(pure_ack_after_rto_carries_snd_max)
     EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460);
     EXPECT(TCP_ACK | TCP_PSH, iss + 1461, PEER_ISN + 1, 1460);
     advance(&T, USTACK_MS(200));
-    EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460); /* go-back-N from snd_una */
-    ck_assert_uint_eq(tcb->snd_nxt, iss + 1461);
+    EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460); /* the first lost segment, cwnd 1 MSS */
+    EXPECT_NONE();
+    ck_assert_uint_eq(tcb->lost_out, 2920);
+    ck_assert_uint_eq(tcb->retrans_out, 1460);
     /* Data from the peer is ACKed with SND.MAX, which it can accept. */
     INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .data = "abc", .len = 3);
     advance(&T, USTACK_MS(200));

@@ -1037,10 +1037,10 @@ int main(int argc, char **argv)
     fprintf(stderr, "sim_matrix: %u rows x %u configurations x %u seeds = %u runs of %zu bytes, %u job%s\n",
             nrows(&m), m.nconf, m.seeds, njobs, m.bytes, jobs, jobs > 1 ? "s" : "");
 
-    /* Job j: cell j / seeds, run j % seeds; cell = row * nconf + conf. Worker
-     * k takes jobs k, k + jobs, ... and sends results through a pipe. The
-     * data of a run depends on its seed only, so a worker regenerates it when
-     * the seed changes. */
+    /* Job j: cell j / seeds, run j % seeds; cell = row * nconf + conf. The
+     * runs of one row and seed (a group: one per configuration) share their
+     * data, a function of the seed, so a worker takes whole groups: worker k
+     * takes groups k, k + jobs, ... and sends results through a pipe. */
     int pfd[2];
     if (pipe(pfd) != 0) {
         perror("pipe");
@@ -1058,8 +1058,12 @@ int main(int argc, char **argv)
             continue;
         uint64_t cur_seed = 0;
         char tx_hex[65];
-        for (unsigned j = k; j < njobs; j += jobs) {
-            unsigned cell = j / m.seeds, s = j % m.seeds, row = cell / m.nconf, conf = m.conf[cell % m.nconf];
+        for (unsigned q = 0; q < njobs; q++) {
+            unsigned group = q / m.nconf, c = q % m.nconf;
+            if (group % jobs != k)
+                continue;
+            unsigned row = group / m.seeds, s = group % m.seeds, conf = m.conf[c];
+            unsigned j = (row * m.nconf + c) * m.seeds + s;
             unsigned loss, rtt, reorder;
             row_of(&m, row, &loss, &rtt, &reorder);
             uint64_t seed = run_seed(loss, rtt, reorder, s);

@@ -817,6 +817,10 @@ static int compare_snapshot(const struct matrix *m, const struct cell *cells, co
                        reorder ? "on" : "off", tcpconfs[m->conf[c]].name, vt, vn);
                 if (now->status == ST_OK && then.status == ST_OK && then.goodput)
                     printf(" (%+.1f%%)", ((double)now->goodput - (double)then.goodput) * 100.0 / (double)then.goodput);
+                else if (then.status == ST_UNAVAILABLE && now->status != ST_UNAVAILABLE)
+                    printf(" (the configuration is available now)");
+                else if (now->status == ST_UNAVAILABLE)
+                    printf(" (the configuration is not in this build)");
                 printf("\n");
                 bad[(unsigned)row * m->nconf + c] = true;
                 diffs++;

@@ -4,6 +4,9 @@
 #   make test       deps, build, unit + simulation tests, ASan/UBSan run, short fuzz, integration
 #   make unit       Check unit and simulation tests
 #   make sim        TCP simulation: 10 MiB over lossy links, 1000 seeds (SIM_SEEDS; SEED=N replays one)
+#   make sim-matrix goodput by loss x RTT x reordering x TCP configuration against
+#                   tests/sim/matrix.snapshot (sim-matrix-short: the CI form; UPDATE=1 or
+#                   sim-matrix-update rewrites the snapshots; docs/sim-matrix.md)
 #   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
 #   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
@@ -47,7 +50,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real
+.PHONY: all lib apps test unit sim sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -98,6 +101,30 @@ ifdef SEED
 else
 	$(SIM_BIN) --seeds $(SIM_SEEDS) --jobs $(SIM_JOBS) --replay-check $(SIM_ARGS)
 endif
+
+# The simulation matrix (tests/sim/sim_matrix.c, docs/sim-matrix.md): goodput
+# by loss x RTT x reordering for three TCP configurations, compared with the
+# snapshot (a cell more than SIM_MATRIX_TOLERANCE percent away fails) and with
+# the claims SACK and RACK are for. sim-matrix-short is the reduced form for
+# CI; UPDATE=1 (or sim-matrix-update, both snapshots) rewrites the snapshot.
+SIM_MATRIX_BIN := $(BUILD)/sim/sim_matrix
+SIM_MATRIX_TOLERANCE ?= 10
+SIM_MATRIX_RUN = $(SIM_MATRIX_BIN) --jobs $(SIM_JOBS) --tolerance $(SIM_MATRIX_TOLERANCE)
+$(SIM_MATRIX_BIN): tests/sim/sim_matrix.c $(BUILD)/obj/apps/util.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Iapps -o $@ tests/sim/sim_matrix.c $(BUILD)/obj/apps/util.o $(LIB_A) $(LDLIBS)
+
+sim-matrix: $(SIM_MATRIX_BIN)
+	$(SIM_MATRIX_RUN) --snapshot tests/sim/matrix.snapshot $(if $(UPDATE),--update) $(SIM_MATRIX_ARGS)
+
+sim-matrix-short: $(SIM_MATRIX_BIN)
+	$(SIM_MATRIX_RUN) --short --snapshot tests/sim/matrix-short.snapshot $(if $(UPDATE),--update) $(SIM_MATRIX_ARGS)
+
+sim-matrix-update: $(SIM_MATRIX_BIN)
+	@rc=0; \
+	$(SIM_MATRIX_RUN) --snapshot tests/sim/matrix.snapshot --update $(SIM_MATRIX_ARGS) || rc=1; \
+	$(SIM_MATRIX_RUN) --short --snapshot tests/sim/matrix-short.snapshot --update $(SIM_MATRIX_ARGS) || rc=1; \
+	exit $$rc
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 asan:

@@ -241,6 +241,10 @@ static size_t tcp_syn_options(struct tcb *tcb, uint8_t *o)
         o[n++] = 2;
     }
     if (ts) {
+        if (!sack) {
+            o[n++] = TCP_OPT_NOP;
+            o[n++] = TCP_OPT_NOP;
+        }
         o[n++] = TCP_OPT_TIMESTAMP;
         o[n++] = 10;
         wr32(o + n, tcp_ts_now(tcb));
@@ -255,6 +259,8 @@ static size_t tcp_syn_options(struct tcb *tcb, uint8_t *o)
         o[n++] = 3;
         o[n++] = tcb->rcv_wscale;
     }
+    while (n % 4) /* the header is whole 32-bit words */
+        o[n++] = TCP_OPT_EOL;
     return n;
 }
 

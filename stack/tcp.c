@@ -35,7 +35,7 @@ void tcp_config_default(struct tcp_config *c)
     c->keepidle_us = USTACK_SEC(7200);
     c->keepintvl_us = USTACK_SEC(75);
     c->keepcnt = 9;
-    c->cc = &tcp_cc_newreno;
+    c->cc = &tcp_cc_cubic;
     c->features = USTACK_TCPF_DEFAULT;
     c->rcvbuf_max = 4u << 20;
     c->sndbuf_max = 4u << 20;

@@ -158,6 +158,18 @@ START_TEST(cubic_is_found_by_name)
 }
 END_TEST
 
+START_TEST(cubic_is_the_default_without_hystart)
+{
+    struct tcp_config c;
+    tcp_config_default(&c);
+    ck_assert_ptr_eq(c.cc, &tcp_cc_cubic);
+    ck_assert_uint_eq(c.features & USTACK_TCPF_HYSTART, 0); /* HyStart++ is opt-in */
+    struct ustack_config uc;
+    ustack_config_default(&uc);
+    ck_assert_str_eq(uc.tcp_congestion, "cubic");
+}
+END_TEST
+
 START_TEST(init_gives_initial_window_and_infinite_ssthresh)
 {
     struct tcb *tcb = cc_setup(0);
@@ -661,6 +673,7 @@ Suite *suite_tcp_cubic(void)
     Suite *s = suite_create("tcp_cubic");
     TCase *tc = tcase_create("cubic");
     tcase_add_test(tc, cubic_is_found_by_name);
+    tcase_add_test(tc, cubic_is_the_default_without_hystart);
     tcase_add_test(tc, init_gives_initial_window_and_infinite_ssthresh);
     tcase_add_test(tc, congestion_event_sets_ssthresh_wmax_and_k);
     tcase_add_test(tc, window_follows_the_cubic_curve_rtt_100ms);

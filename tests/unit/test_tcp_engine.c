@@ -722,6 +722,7 @@ START_TEST(three_dup_acks_trigger_fast_retransmit)
 {
     uint32_t iss;
     struct tcb *tcb = open_active(&iss, PEER_ISN, 0);
+    tcp_set_cc(tcb, &tcp_cc_newreno); /* RFC 5681's numbers below: ssthresh = FlightSize / 2 */
     static uint8_t d[20 * 1460];
     fill(d, sizeof d, 9);
     ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);

@@ -35,7 +35,7 @@ void tcp_config_default(struct tcp_config *c)
     c->keepidle_us = USTACK_SEC(7200);
     c->keepintvl_us = USTACK_SEC(75);
     c->keepcnt = 9;
-    c->cc = &tcp_cc_newreno;
+    c->cc = &tcp_cc_cubic;
     c->features = USTACK_TCPF_DEFAULT;
     c->rcvbuf_max = 4u << 20;
     c->sndbuf_max = 4u << 20;
@@ -44,7 +44,7 @@ void tcp_config_default(struct tcp_config *c)
 
 const struct tcp_cc_ops *tcp_cc_find(const char *name)
 {
-    static const struct tcp_cc_ops *const all[] = {&tcp_cc_newreno};
+    static const struct tcp_cc_ops *const all[] = {&tcp_cc_cubic, &tcp_cc_newreno};
     if (strcmp(name, "reno") == 0)
         name = "newreno"; /* Linux's name for the same algorithm */
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)

@@ -768,7 +768,7 @@ START_TEST(fast_retransmit_with_cubic_keeps_seven_tenths)
     uint32_t iss;
     struct tcb *tcb = open_active(&iss, PEER_ISN, 0);
     ck_assert_ptr_eq(tcb->cc, &tcp_cc_cubic);
-    static uint8_t d[20 * 1460];
+    static uint8_t d[30 * 1460];
     fill(d, sizeof d, 9);
     ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
     for (int i = 0; i < 10; i++)
@@ -777,8 +777,12 @@ START_TEST(fast_retransmit_with_cubic_keeps_seven_tenths)
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     EXPECT(TCP_ACK, iss + 1 + 10 * 1460, PEER_ISN + 1, 1460);
     EXPECT(TCP_ACK, iss + 1 + 11 * 1460, PEER_ISN + 1, 1460);
-    for (int i = 0; i < 3; i++)
-        INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    /* Limited transmit on the first two duplicates (cwnd unchanged). */
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 12 * 1460, PEER_ISN + 1, 1460);
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 13 * 1460, PEER_ISN + 1, 1460);
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     EXPECT(TCP_ACK, una, PEER_ISN + 1, 1460);
     ck_assert_uint_eq(CNT(tcp_fast_retransmit), 1);
     uint32_t cwnd = 11 * 1460;
@@ -789,12 +793,12 @@ START_TEST(fast_retransmit_with_cubic_keeps_seven_tenths)
     ck_assert_uint_eq(ci.w_max, cwnd);
     ck_assert_uint_eq(ci.cwnd_prior, cwnd);
     ck_assert(!ci.epoch_valid);
-    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 12 * 1460, .flags = TCP_ACK);
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 14 * 1460, .flags = TCP_ACK);
     ck_assert_uint_eq(tcb->cwnd, cwnd * 7 / 10);
     /* The next ACK, with cwnd limiting the sender, begins the curve. */
-    ck_assert(SEQ_GEQ(tcb->snd_max, iss + 1 + 13 * 1460));
+    ck_assert(SEQ_GEQ(tcb->snd_max, iss + 1 + 20 * 1460));
     advance(&T, USTACK_MS(10));
-    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 13 * 1460, .flags = TCP_ACK);
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 15 * 1460, .flags = TCP_ACK);
     ck_assert(tcp_cubic_get_info(tcb, &ci));
     ck_assert(ci.epoch_valid);
     ck_assert_uint_eq(ci.epoch_start, T.now);

@@ -200,6 +200,7 @@ test: deps
 	CC=clang $(MAKE) --no-print-directory BUILD=build/clang all
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory sim
+	$(MAKE) --no-print-directory sim-matrix-short
 	$(MAKE) --no-print-directory study-test
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory fuzz-ci

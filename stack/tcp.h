@@ -427,6 +427,9 @@ void tcp_trace_seg(struct tcb *tcb, const char *ev, uint32_t seq, uint32_t ack, 
 void tcp_trace_cwnd(struct tcb *tcb, const char *why);
 /* Any other event: up to two named numbers. */
 void tcp_trace_event(struct tcb *tcb, const char *ev, const char *k1, int64_t v1, const char *k2, int64_t v2);
+/* A segment [seq, seq + len) marked lost, and why ("rack", "sack",
+ * "dupthresh", "partial_ack", "rto"). */
+void tcp_trace_mark_lost(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
 /* A retransmission of [seq, seq + len) (SYN and FIN count as one), for
  * `why` ("rto", "fast_retransmit"): counted and traced. */
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);

@@ -109,8 +109,7 @@ static bool sb_mark_lost(struct tcb *tcb, unsigned i, const char *why)
     if (i < tcb->txq.hint)
         tcb->txq.hint = i;
     if (tcp_traced(tcb))
-        tcp_trace_event(tcb, "mark_lost", "seq", s->seq, "len", len);
-    (void)why;
+        tcp_trace_mark_lost(tcb, s->seq, len, why);
     return true;
 }
 

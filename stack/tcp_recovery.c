@@ -398,9 +398,13 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
             if (tcp_traced(tcb))
                 tcp_trace_event(tcb, "dsack", "start", start, "end", end);
             /* RFC 8985 6.2 step 4: a D-SACK means reordering (or a needless
-             * retransmission): widen the window, at most once a round trip. */
+             * retransmission): widen the window, at most once a round trip.
+             * The round is over once SND.UNA reaches it; a round beyond
+             * SND.MAX was never started (it is 0 until the first D-SACK,
+             * which lies in either half of the sequence space) or is 2^31
+             * bytes old: over too. */
             tcb->rack_reordering_seen = true;
-            if (SEQ_GEQ(tcb->snd_una, tcb->rack_dsack_round) || !tcb->rack_reo_wnd_mult) {
+            if (SEQ_GEQ(tcb->snd_una, tcb->rack_dsack_round) || SEQ_GT(tcb->rack_dsack_round, tcb->snd_max)) {
                 if (tcb->rack_reo_wnd_mult < 64)
                     tcb->rack_reo_wnd_mult++;
                 tcb->rack_dsack_round = tcb->snd_max;

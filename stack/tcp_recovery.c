@@ -410,9 +410,14 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
                 tcb->rack_dsack_round = tcb->snd_max;
             }
             tcb->rack_reo_wnd_persist = TCP_REO_WND_PERSIST;
-            /* A retransmission of this episode came back twice. */
-            if ((tcb->tflags & TF_UNDO_OK) && tcb->undo_retrans > 0 && tcp_feature(tcb, USTACK_TCPF_DSACK))
-                tcb->undo_retrans--;
+            /* A retransmission of this episode came back twice. The last
+             * of these usually comes after the ACK that ended the recovery
+             * (the original arrived first): the undo is then done here. */
+            if ((tcb->tflags & TF_UNDO_OK) && tcb->undo_retrans > 0 && tcp_feature(tcb, USTACK_TCPF_DSACK) &&
+                --tcb->undo_retrans == 0 && !tcp_in_recovery(tcb) && tcb->episode_rexmits) {
+                TCOUNT(ts, tcp_undo_dsack);
+                tcp_undo(tcb, "dsack");
+            }
             /* The probe was a duplicate: the tail was not lost (RFC 8985 7.4.2). */
             if ((tcb->tflags & TF_TLP_OUT) && (tcb->tflags & TF_TLP_RETRANS) && SEQ_GEQ(end, tcb->tlp_end_seq) &&
                 SEQ_LT(start, tcb->tlp_end_seq))
@@ -471,18 +476,24 @@ static void tcp_enter_recovery(struct tcb *tcb, uint32_t prior_flight)
 
 static void tcp_exit_recovery(struct tcb *tcb)
 {
+    unsigned keep = 0;
     if (tcb->tflags & TF_IN_RECOVERY) {
         /* RFC 6937: the reduction is complete; RFC 6582 3.2 step 3 (the
          * second option, as Linux): deflate to ssthresh. */
         tcb->cwnd = tcb->ssthresh;
-        if (tcb->undo_retrans == 0 && tcb->episode_rexmits && (tcb->tflags & TF_UNDO_OK) &&
-            tcp_feature(tcb, USTACK_TCPF_DSACK) && tcp_sack_on(tcb)) {
-            /* Every retransmission came back D-SACKed: nothing was lost. */
-            TCOUNT(tcb->ts, tcp_undo_dsack);
-            tcp_undo(tcb, "dsack");
+        if (tcb->episode_rexmits && (tcb->tflags & TF_UNDO_OK) && tcp_feature(tcb, USTACK_TCPF_DSACK) &&
+            tcp_sack_on(tcb)) {
+            if (tcb->undo_retrans == 0) {
+                /* Every retransmission came back D-SACKed: nothing was lost. */
+                TCOUNT(tcb->ts, tcp_undo_dsack);
+                tcp_undo(tcb, "dsack");
+            } else {
+                keep = TF_UNDO_OK; /* their D-SACKs may yet come (sack_process) */
+            }
         }
     }
     tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_UNDO_OK | TF_EIFEL);
+    tcb->tflags |= keep;
     tcb->dupacks = 0;
     if (tcb->rack_reo_wnd_persist && --tcb->rack_reo_wnd_persist == 0)
         tcb->rack_reo_wnd_mult = 1;
@@ -649,9 +660,11 @@ void tcp_recovery_on_rto(struct tcb *tcb)
     struct tcp_stack *ts = tcb->ts;
     bool first = !(tcb->tflags & TF_LOSS) || tcb->rexmit_count == 1;
     if (tcb->rexmit_count == 1) {
-        /* Remember the window for Eifel's undo (unless a recovery already
-         * saved it, in which case that older window is the one to restore). */
-        if (!(tcb->tflags & TF_UNDO_OK)) {
+        /* Remember the window for Eifel's undo (unless a recovery under
+         * way already saved it, in which case that older window is the one
+         * to restore; a finished one may have left TF_UNDO_OK waiting for
+         * its D-SACKs). */
+        if (!(tcb->tflags & TF_UNDO_OK) || !(tcb->tflags & TF_IN_RECOVERY)) {
             tcb->prior_cwnd = tcb->cwnd;
             tcb->prior_ssthresh = tcb->ssthresh;
         }

@@ -551,10 +551,16 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
         }
     }
 
-    /* TLP episode (RFC 8985 7.4): the probe's ACK arrived. */
-    if ((tcb->tflags & TF_TLP_OUT) && SEQ_GEQ(tcb->snd_una, tcb->tlp_end_seq)) {
+    /* TLP episode (RFC 8985 7.4.2): the ACK reaches the probe's end. A
+     * probe of new data, or one D-SACKed (sack_process), repaired nothing,
+     * and a bare duplicate ACK says both copies arrived. A retransmitted
+     * probe repaired a loss when an ACK goes beyond its end without that
+     * D-SACK; an ACK just at its end may be the original's, with the probe's
+     * D-SACK still to come: the episode stays open until one of these. */
+    if ((tcb->tflags & TF_TLP_OUT) && SEQ_GEQ(tcb->snd_una, tcb->tlp_end_seq) &&
+        (!(tcb->tflags & TF_TLP_RETRANS) || (dup && !seg->nsack) || SEQ_GT(tcb->snd_una, tcb->tlp_end_seq))) {
         tcb->tflags &= ~TF_TLP_OUT;
-        if ((tcb->tflags & TF_TLP_RETRANS) && !tcp_in_recovery(tcb)) {
+        if ((tcb->tflags & TF_TLP_RETRANS) && SEQ_GT(tcb->snd_una, tcb->tlp_end_seq) && !tcp_in_recovery(tcb)) {
             /* The retransmitted probe repaired a loss of the tail (no D-SACK
              * came for it): that was a congestion event. */
             TCOUNT(ts, tcp_tlp_recoveries);

@@ -1384,6 +1384,69 @@ START_TEST(tlp_with_one_segment_out_allows_for_a_delayed_ack)
 }
 END_TEST
 
+/* RFC 8985 7.4.2: an ACK that reaches exactly the probe's end may come
+ * from the original (only delayed) with the probe's D-SACK still to come:
+ * no loss is inferred until an ACK goes beyond it without that D-SACK. */
+START_TEST(tlp_episode_at_the_probe_end_waits_for_the_dsack)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, OFFER_SACK);
+    static uint8_t d[10 * MSS];
+    fill(d, sizeof d, 24);
+    send_flight(tcb, d, sizeof d, SEG(0), 10, MSS);
+    advance(&T, USTACK_MS(10));
+    ACK(SEG(8));
+    advance(&T, USTACK_MS(20));
+    EXPECT(TCP_ACK | TCP_PSH, SEG(9), PEER_ISN + 1, MSS); /* the probe */
+    ck_assert(tcb->tflags & TF_TLP_RETRANS);
+    uint32_t cwnd = tcb->cwnd;
+    /* The originals arrive: everything acknowledged, no D-SACK yet. */
+    advance(&T, USTACK_MS(5));
+    ACK(SEG(10));
+    ck_assert_uint_eq(CNT(tcp_tlp_recoveries), 0);
+    ck_assert_uint_eq(tcb->cwnd, cwnd);
+    ck_assert(tcb->tflags & TF_TLP_OUT);
+    /* Then the probe: its D-SACK ends the episode, nothing was lost. */
+    advance(&T, USTACK_MS(5));
+    ACK(SEG(10), SACKS({SEG(9), SEG(10)}));
+    ck_assert_uint_eq(CNT(tcp_rx_dsack), 1);
+    ck_assert(!(tcb->tflags & TF_TLP_OUT));
+    ck_assert_uint_eq(CNT(tcp_tlp_recoveries), 0);
+    ck_assert_uint_eq(tcb->cwnd, cwnd);
+    ck_assert_uint_eq(tcb->ssthresh, UINT32_MAX);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+/* The probe repaired a loss: the ACK that goes beyond its end without a
+ * D-SACK for it is a congestion event (RFC 8985 7.4.2). */
+START_TEST(tlp_that_repaired_a_loss_is_a_congestion_event)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, OFFER_SACK);
+    tcp_set_nodelay(tcb, true);
+    static uint8_t d[11 * MSS];
+    fill(d, sizeof d, 25);
+    send_flight(tcb, d, 10 * MSS, SEG(0), 10, MSS);
+    advance(&T, USTACK_MS(10));
+    ACK(SEG(8));
+    advance(&T, USTACK_MS(20));
+    EXPECT(TCP_ACK | TCP_PSH, SEG(9), PEER_ISN + 1, MSS); /* the probe */
+    /* The original 9 was lost; the probe delivered it. */
+    advance(&T, USTACK_MS(10));
+    ACK(SEG(10));
+    ck_assert_uint_eq(CNT(tcp_tlp_recoveries), 0);
+    /* More data, acknowledged: beyond the probe, no D-SACK came. */
+    send_flight(tcb, d + 10 * MSS, MSS, SEG(10), 1, MSS);
+    advance(&T, USTACK_MS(10));
+    ACK(SEG(11));
+    ck_assert_uint_eq(CNT(tcp_tlp_recoveries), 1);
+    ck_assert(!(tcb->tflags & TF_TLP_OUT));
+    ck_assert_uint_eq(tcb->ssthresh, 2 * MSS); /* FlightSize is 0 here: the 2-segment floor */
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
 /* ------------------------------------------------------- Eifel (RFC 3522) */
 
 START_TEST(eifel_undoes_an_rto_whose_original_was_acked)
@@ -1486,6 +1549,8 @@ Suite *suite_tcp_loss(void)
     tcase_add_test(rec, tlp_retransmits_the_last_segment_after_two_srtt);
     tcase_add_test(rec, tlp_sends_new_data_when_there_is_some);
     tcase_add_test(rec, tlp_with_one_segment_out_allows_for_a_delayed_ack);
+    tcase_add_test(rec, tlp_episode_at_the_probe_end_waits_for_the_dsack);
+    tcase_add_test(rec, tlp_that_repaired_a_loss_is_a_congestion_event);
     tcase_add_test(rec, eifel_undoes_an_rto_whose_original_was_acked);
     tcase_add_test(rec, eifel_keeps_the_rto_when_the_retransmission_was_acked);
     suite_add_tcase(s, rec);

@@ -569,6 +569,26 @@ START_TEST(window_scale_above_14_is_taken_as_14)
 }
 END_TEST
 
+/* RFC 7323 3.2: a timestamp option on a connection that did not negotiate
+ * it is ignored (no PAWS, no echo), the segment processed normally. */
+START_TEST(timestamps_not_negotiated_are_ignored)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, OFFER_SACK);
+    static uint8_t d[2000];
+    fill(d, sizeof d, 26);
+    uint32_t s = PEER_ISN + 1, ack_no = iss + 1;
+    PEER_DATA(0, 1000, .ts = true, .tsval = PEER_TS + 10, .tsecr = 1);
+    PEER_DATA(1000, 1000, .ts = true, .tsval = PEER_TS + 1, .tsecr = 1); /* "older": no PAWS here */
+    struct outseg o = EXPECT(TCP_ACK, ack_no, s + 2000, 0);
+    ck_assert(!o.ts);
+    ck_assert_uint_eq(o.hlen, 20);
+    ck_assert_uint_eq(CNT(tcp_drop_paws), 0);
+    ck_assert_uint_eq(tcp_readable_bytes(tcb), 2000);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
 START_TEST(passive_open_answers_only_the_options_offered)
 {
     int err;
@@ -1131,6 +1151,38 @@ START_TEST(dsack_of_every_retransmission_undoes_the_recovery)
 }
 END_TEST
 
+/* SACK blocks that cannot be right are dropped one by one (the ACK
+ * stands), and none are taken from a peer that did not negotiate SACK. */
+START_TEST(bad_or_unnegotiated_sack_blocks_are_ignored)
+{
+    reconfigure(NO_RACK, 0);
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, OFFER_SACK);
+    static uint8_t d[4 * MSS];
+    fill(d, sizeof d, 27);
+    send_flight(tcb, d, sizeof d, SEG(0), 4, MSS);
+    advance(&T, USTACK_MS(10));
+    /* Beyond SND.MAX, and empty: dropped; the good one is taken. */
+    ACK(SEG(1), SACKS({SEG(3), SEG(5)}, {SEG(2), SEG(2)}, {SEG(2), SEG(3)}));
+    ck_assert_uint_eq(CNT(tcp_drop_bad_sack), 2);
+    ck_assert_uint_eq(CNT(tcp_rx_sack_blocks), 1);
+    ck_assert_uint_eq(tcb->snd_una, SEG(1));
+    ck_assert_uint_eq(tcb->sacked_out, MSS);
+    ck_assert(txseg_at(tcb, SEG(2))->flags & TCP_TXSEG_SACKED);
+    tcp_abort(T.ts, tcb);
+    drain(&T);
+
+    /* A peer that did not offer SACK: its blocks mean nothing. */
+    tcb = open_active(&iss, OFFER_NONE);
+    send_flight(tcb, d, sizeof d, SEG(0), 4, MSS);
+    advance(&T, USTACK_MS(10));
+    ACK(SEG(1), SACKS({SEG(2), SEG(3)}));
+    ck_assert_uint_eq(CNT(tcp_rx_sack_blocks), 1);
+    ck_assert_uint_eq(tcb->sacked_out, 0);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
 /* ---------------------------------------------------- NewReno (RFC 6582) */
 
 START_TEST(newreno_partial_ack_retransmits_the_next_hole_and_stays_in_recovery)
@@ -1524,6 +1576,7 @@ Suite *suite_tcp_loss(void)
     tcase_add_test(tc, syn_ack_without_options_leaves_them_off);
     tcase_add_test(tc, syn_ack_with_options_turns_them_on);
     tcase_add_test(tc, window_scale_above_14_is_taken_as_14);
+    tcase_add_test(tc, timestamps_not_negotiated_are_ignored);
     tcase_add_test(tc, passive_open_answers_only_the_options_offered);
     tcase_add_test(tc, a_feature_switched_off_is_not_offered);
     tcase_add_loop_test(tc, syn_options_fill_whole_words_for_every_combination, 0, 8);
@@ -1542,6 +1595,7 @@ Suite *suite_tcp_loss(void)
     tcase_add_test(rec, sack_retransmits_only_the_hole_with_dupthresh_sacked_above);
     tcase_add_test(rec, rto_retransmits_what_was_not_sacked);
     tcase_add_test(rec, dsack_of_every_retransmission_undoes_the_recovery);
+    tcase_add_test(rec, bad_or_unnegotiated_sack_blocks_are_ignored);
     tcase_add_test(rec, newreno_partial_ack_retransmits_the_next_hole_and_stays_in_recovery);
     tcase_add_test(rec, rack_marks_lost_only_once_rtt_plus_reo_wnd_has_passed);
     tcase_add_test(rec, rack_marks_lost_on_an_ack_that_comes_after_the_deadline);

@@ -438,7 +438,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         if (tcb->snd_una == tcb->snd_max) {
             tcp_rexmt_stop(tcb);
             timer_cancel(st, &tcb->t_rack);
-            tcb->tflags &= ~(TF_PTO | TF_TLP_OUT);
+            tcb->tflags &= ~TF_PTO; /* a TLP episode may stay open (RFC 8985 7.4.2) */
         } else {
             tcp_rexmt_schedule(tcb);
         }

@@ -397,17 +397,26 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
             if (tcp_traced(tcb))
                 tcp_trace_event(tcb, "dsack", "start", start, "end", end);
             /* RFC 8985 6.2 step 4: a D-SACK means reordering (or a needless
-             * retransmission): widen the window, at most once a round trip. */
+             * retransmission): widen the window, at most once a round trip.
+             * The round is over once SND.UNA reaches it; a round beyond
+             * SND.MAX was never started (it is 0 until the first D-SACK,
+             * which lies in either half of the sequence space) or is 2^31
+             * bytes old: over too. */
             tcb->rack_reordering_seen = true;
-            if (SEQ_GEQ(tcb->snd_una, tcb->rack_dsack_round) || !tcb->rack_reo_wnd_mult) {
+            if (SEQ_GEQ(tcb->snd_una, tcb->rack_dsack_round) || SEQ_GT(tcb->rack_dsack_round, tcb->snd_max)) {
                 if (tcb->rack_reo_wnd_mult < 64)
                     tcb->rack_reo_wnd_mult++;
                 tcb->rack_dsack_round = tcb->snd_max;
             }
             tcb->rack_reo_wnd_persist = TCP_REO_WND_PERSIST;
-            /* A retransmission of this episode came back twice. */
-            if ((tcb->tflags & TF_UNDO_OK) && tcb->undo_retrans > 0 && tcp_feature(tcb, USTACK_TCPF_DSACK))
-                tcb->undo_retrans--;
+            /* A retransmission of this episode came back twice. The last
+             * of these usually comes after the ACK that ended the recovery
+             * (the original arrived first): the undo is then done here. */
+            if ((tcb->tflags & TF_UNDO_OK) && tcb->undo_retrans > 0 && tcp_feature(tcb, USTACK_TCPF_DSACK) &&
+                --tcb->undo_retrans == 0 && !tcp_in_recovery(tcb) && tcb->episode_rexmits) {
+                TCOUNT(ts, tcp_undo_dsack);
+                tcp_undo(tcb, "dsack");
+            }
             /* The probe was a duplicate: the tail was not lost (RFC 8985 7.4.2). */
             if ((tcb->tflags & TF_TLP_OUT) && (tcb->tflags & TF_TLP_RETRANS) && SEQ_GEQ(end, tcb->tlp_end_seq) &&
                 SEQ_LT(start, tcb->tlp_end_seq))
@@ -466,18 +475,24 @@ static void tcp_enter_recovery(struct tcb *tcb, uint32_t prior_flight)
 
 static void tcp_exit_recovery(struct tcb *tcb)
 {
+    unsigned keep = 0;
     if (tcb->tflags & TF_IN_RECOVERY) {
         /* RFC 6937: the reduction is complete; RFC 6582 3.2 step 3 (the
          * second option, as Linux): deflate to ssthresh. */
         tcb->cwnd = tcb->ssthresh;
-        if (tcb->undo_retrans == 0 && tcb->episode_rexmits && (tcb->tflags & TF_UNDO_OK) &&
-            tcp_feature(tcb, USTACK_TCPF_DSACK) && tcp_sack_on(tcb)) {
-            /* Every retransmission came back D-SACKed: nothing was lost. */
-            TCOUNT(tcb->ts, tcp_undo_dsack);
-            tcp_undo(tcb, "dsack");
+        if (tcb->episode_rexmits && (tcb->tflags & TF_UNDO_OK) && tcp_feature(tcb, USTACK_TCPF_DSACK) &&
+            tcp_sack_on(tcb)) {
+            if (tcb->undo_retrans == 0) {
+                /* Every retransmission came back D-SACKed: nothing was lost. */
+                TCOUNT(tcb->ts, tcp_undo_dsack);
+                tcp_undo(tcb, "dsack");
+            } else {
+                keep = TF_UNDO_OK; /* their D-SACKs may yet come (sack_process) */
+            }
         }
     }
     tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_UNDO_OK | TF_EIFEL);
+    tcb->tflags |= keep;
     tcb->dupacks = 0;
     if (tcb->rack_reo_wnd_persist && --tcb->rack_reo_wnd_persist == 0)
         tcb->rack_reo_wnd_mult = 1;
@@ -535,10 +550,16 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
         }
     }
 
-    /* TLP episode (RFC 8985 7.4): the probe's ACK arrived. */
-    if ((tcb->tflags & TF_TLP_OUT) && SEQ_GEQ(tcb->snd_una, tcb->tlp_end_seq)) {
+    /* TLP episode (RFC 8985 7.4.2): the ACK reaches the probe's end. A
+     * probe of new data, or one D-SACKed (sack_process), repaired nothing,
+     * and a bare duplicate ACK says both copies arrived. A retransmitted
+     * probe repaired a loss when an ACK goes beyond its end without that
+     * D-SACK; an ACK just at its end may be the original's, with the probe's
+     * D-SACK still to come: the episode stays open until one of these. */
+    if ((tcb->tflags & TF_TLP_OUT) && SEQ_GEQ(tcb->snd_una, tcb->tlp_end_seq) &&
+        (!(tcb->tflags & TF_TLP_RETRANS) || (dup && !seg->nsack) || SEQ_GT(tcb->snd_una, tcb->tlp_end_seq))) {
         tcb->tflags &= ~TF_TLP_OUT;
-        if ((tcb->tflags & TF_TLP_RETRANS) && !tcp_in_recovery(tcb)) {
+        if ((tcb->tflags & TF_TLP_RETRANS) && SEQ_GT(tcb->snd_una, tcb->tlp_end_seq) && !tcp_in_recovery(tcb)) {
             /* The retransmitted probe repaired a loss of the tail (no D-SACK
              * came for it): that was a congestion event. */
             TCOUNT(ts, tcp_tlp_recoveries);
@@ -644,9 +665,11 @@ void tcp_recovery_on_rto(struct tcb *tcb)
     struct tcp_stack *ts = tcb->ts;
     bool first = !(tcb->tflags & TF_LOSS) || tcb->rexmit_count == 1;
     if (tcb->rexmit_count == 1) {
-        /* Remember the window for Eifel's undo (unless a recovery already
-         * saved it, in which case that older window is the one to restore). */
-        if (!(tcb->tflags & TF_UNDO_OK)) {
+        /* Remember the window for Eifel's undo (unless a recovery under
+         * way already saved it, in which case that older window is the one
+         * to restore; a finished one may have left TF_UNDO_OK waiting for
+         * its D-SACKs). */
+        if (!(tcb->tflags & TF_UNDO_OK) || !(tcb->tflags & TF_IN_RECOVERY)) {
             tcb->prior_cwnd = tcb->cwnd;
             tcb->prior_ssthresh = tcb->ssthresh;
         }

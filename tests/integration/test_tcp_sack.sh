@@ -43,6 +43,9 @@ N_NEG=8388608           # the negotiation transfers
 N_LOSS=52428800         # 2: 50 MiB from ustackd
 N_UP=31457280           # 3: 30 MiB to ustackd
 PERMILLE=20             # 2% loss
+# A control socket of the suite's own (the default path is shared by every
+# ustackd on a tap0, in whatever namespace).
+CTL=(--control "$WORK/ctl.sock")
 BOUND=60                # seconds, per transfer under loss (each takes ~1 s)
 
 if ! command -v tshark >/dev/null; then
@@ -234,7 +237,7 @@ mib_delta() { awk -v k="$1" '$1 == k { print $2 }' "$2" "$3" | awk 'NR == 1 { a 
 ns_up
 
 # --- 1a. curl -> ustackd
-ustackd_start --services all --pcap "$WORK/1a.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
+ustackd_start --services all "${CTL[@]}" --pcap "$WORK/1a.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
 out=$(nsx curl -sS -m 30 -o "$WORK/1a.bin" -w '%{http_code} %{size_download}' http://10.0.0.2/bytes/$N_NEG 2>&1)
 check_eq "1a: curl downloads $N_NEG bytes from ustackd" "$out" "200 $N_NEG"
 check_eq "1a: the chargen pattern" "$(sha256_of "$WORK/1a.bin")" "$(chargen_sha256 $N_NEG)"
@@ -307,7 +310,7 @@ check_ge "1b: Linux had more than 65535 bytes in flight (ustack's scaled window 
 # header pass), so its counter counts dropped data segments exactly, and its
 # bytes are their IP lengths. ustackd's --pcap is written before the drop: it
 # holds the lost segments too, and Linux's ACKs as they arrived.
-ustackd_start --services all --trace "$WORK/2.trace" --pcap "$WORK/2.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
+ustackd_start --services all "${CTL[@]}" --trace "$WORK/2.trace" --pcap "$WORK/2.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
 nsx nft -f - <<NFT
 table netdev sack_test {
     chain tap0_in {
@@ -407,7 +410,7 @@ nsx ip link set dev br0 gso_max_segs 1
 check_eq "3: br0 in the namespace: one segment per GSO packet" \
     "$(nsx ip -d link show br0 | grep -oE 'gso_max_segs [0-9]+')" "gso_max_segs 1"
 head -c $N_UP /dev/urandom >"$WORK/up.bin"
-ustackd_start --services all --pcap "$WORK/3.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
+ustackd_start --services all "${CTL[@]}" --pcap "$WORK/3.pcap" || { FAIL=$((FAIL + 1)); finish; exit 1; }
 nsx nft -f - <<NFT
 table netdev sack_test {
     chain tap0_out {

@@ -669,7 +669,6 @@ static const uint8_t *chargen_at(uint64_t off)
 
 static void end_send(struct run *r, struct end *e)
 {
-    (void)r;
     while (e->tx_done < e->tx_total) {
         size_t n = e->tx_total - e->tx_done;
         if (n > CHUNK)

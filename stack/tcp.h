@@ -271,6 +271,7 @@ struct tcp_stack;
 #define TF_UNDO_OK 0x400000  /* prior_cwnd/prior_ssthresh hold the window before this episode */
 #define TF_RCVBUF_LOCK 0x800000 /* SO_RCVBUF set: no autotuning */
 #define TF_SNDBUF_LOCK 0x1000000 /* SO_SNDBUF set: no autotuning */
+#define TF_EIFEL_RTO 0x2000000 /* TF_EIFEL is about an RTO (else a fast retransmit) */
 
 struct tcb {
     struct tcp_stack *ts;

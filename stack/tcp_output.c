@@ -189,10 +189,19 @@ uint32_t tcp_rcv_window(struct tcb *tcb)
         space = (size_t)TCP_MAX_WINDOW << tcb->rcv_wscale;
     /* What the scaled field can say: a multiple of 2^rcv_wscale, rounded
      * down so the offer never exceeds the buffer. */
+    size_t raw = space;
     space = space >> tcb->rcv_wscale << tcb->rcv_wscale;
     uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
     /* The right edge never moves left (RFC 9293 3.8.6.2.2 "shrinking the
-     * window" is strongly discouraged): what was offered stays offered. */
+     * window" is strongly discouraged): what was offered stays offered. As
+     * RCV.NXT moves, the rest of an offer is seldom a multiple of the
+     * scale; the field would round it down and the edge the peer sees
+     * would step back (RFC 7323 2.4, appendix F). It is rounded up instead
+     * (as Linux) whenever the buffer has that much room. */
+    uint32_t unit = (uint32_t)1 << tcb->rcv_wscale;
+    uint32_t cur_up = (cur + unit - 1) & ~(unit - 1);
+    if (cur_up <= raw)
+        cur = cur_up;
     if (space <= cur)
         return cur;
     /* Receiver SWS avoidance: open the window only by at least
@@ -364,6 +373,7 @@ void tcp_send_ack(struct tcb *tcb)
          * retransmission, counted and traced as one. */
         tcp_send_syn(tcb);
         tcp_note_retransmit(tcb, tcb->iss, 1, "dup_syn");
+        tcb->tflags &= ~TF_RTT_ACTIVE; /* Karn: the handshake's sample is ambiguous now */
         return;
     default:
         /* SND.MAX, not SND.NXT: after an RTO snd_nxt is back at snd_una,

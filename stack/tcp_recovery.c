@@ -153,14 +153,19 @@ static void rack_update_min_rtt(struct tcb *tcb, ustack_time_t rtt)
 
 /* RFC 8985 6.2 step 2: a record newly delivered (cumulatively or SACKed).
  * Returns the RTT it gives, 0 if ambiguous. */
-static ustack_time_t rack_on_delivered(struct tcb *tcb, const struct tcp_txseg *s, const struct tcp_seg *seg)
+static ustack_time_t rack_on_delivered(struct tcb *tcb, const struct tcp_txseg *s, const struct tcp_seg *seg,
+                                      bool sacked)
 {
     ustack_time_t now = tcb->ts->st->now;
     ustack_time_t rtt = now - s->sent_at;
     if (s->flags & TCP_TXSEG_EVER_RETRANS) {
-        /* Which transmission was delivered? The timestamp echo says, or an
-         * RTT below the minimum shows it was an earlier one. */
-        if ((tcb->tflags & TF_TS_OK) && seg && seg->has_ts && SEQ_LT(seg->ts_ecr, s->tsval))
+        /* Which transmission was delivered? The timestamp echo says, for a
+         * cumulative ACK; or an RTT below the minimum shows it was an
+         * earlier one. A SACKed segment lies beyond a hole, and the echo
+         * then belongs to the segment at the hole's edge (RFC 7323 4.3),
+         * not to this one: it says nothing, and a SACKed tail loss probe
+         * must still move RACK on. */
+        if (!sacked && (tcb->tflags & TF_TS_OK) && seg && seg->has_ts && SEQ_LT(seg->ts_ecr, s->tsval))
             return 0;
         if (rtt < tcb->min_rtt)
             return 0;
@@ -313,7 +318,7 @@ ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint3
                 tcb->cum_delivered += tcp_txseg_len(s);
                 if (SEQ_LT(s->end, tcb->high_sacked) && !(s->flags & TCP_TXSEG_EVER_RETRANS))
                     tcb->rack_reordering_seen = true; /* delivered below what was SACKed: reordered */
-                ustack_time_t r = rack_on_delivered(tcb, s, seg);
+                ustack_time_t r = rack_on_delivered(tcb, s, seg, false);
                 rack_update_min_rtt(tcb, r);
                 /* RFC 6298 with Karn: the oldest newly acknowledged segment
                  * that was sent once (as Linux: conservative for the RTO). */
@@ -434,7 +439,7 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
                 continue; /* held, or covered only in part */
             if (SEQ_LT(s->end, tcb->high_sacked) && !(s->flags & TCP_TXSEG_EVER_RETRANS))
                 tcb->rack_reordering_seen = true;
-            rack_update_min_rtt(tcb, rack_on_delivered(tcb, s, seg));
+            rack_update_min_rtt(tcb, rack_on_delivered(tcb, s, seg, true));
             sb_mark_sacked(tcb, s);
             *delivered += tcp_txseg_len(s);
             if (SEQ_GT(s->end, tcb->high_sacked))
@@ -467,6 +472,14 @@ static void tcp_enter_recovery(struct tcb *tcb, uint32_t prior_flight)
     } else {
         /* RFC 6582 / RFC 5681 3.2 step 3: inflated by the segments that left. */
         tcb->cwnd = tcb->ssthresh + tcb->ts->cfg.dupthresh * tcb->mss;
+    }
+    /* Eifel for the fast retransmit (RFC 3522, as Linux's
+     * tcp_packet_delayed): it goes now, with this timestamp; an ACK that
+     * advances SND.UNA echoing an older one was sent for the original. */
+    if ((tcb->tflags & TF_TS_OK) && tcp_feature(tcb, USTACK_TCPF_EIFEL)) {
+        tcb->tflags |= TF_EIFEL;
+        tcb->tflags &= ~TF_EIFEL_RTO;
+        tcb->rto_tsval = tcp_ts_now(tcb);
     }
     TCP_TRACE(tcb, "fast_rexmit", tcb->snd_una, tcb->ssthresh);
     if (tcp_traced(tcb))
@@ -519,9 +532,16 @@ static void tcp_prr(struct tcb *tcb, uint32_t delivered, bool entering)
     }
     if (sndcnt < 0)
         sndcnt = 0;
+    /* In whole segments, as Linux counts: a byte-exact allowance smaller
+     * than a segment would send nothing, and with nothing new in flight no
+     * ACK could reveal a lost retransmission before the RTO. */
+    sndcnt = (sndcnt + tcb->mss - 1) / tcb->mss * tcb->mss;
     if (entering && sndcnt < tcb->mss)
         sndcnt = tcb->mss; /* the fast retransmit itself always goes */
+    uint32_t before = tcb->cwnd;
     tcb->cwnd = pipe + (uint32_t)sndcnt;
+    if (!entering && tcb->cwnd != before && tcp_traced(tcb))
+        tcp_trace_cwnd(tcb, "prr");
 }
 
 void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una, bool dup,
@@ -543,9 +563,14 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
     if ((tcb->tflags & TF_EIFEL) && acked) {
         tcb->tflags &= ~TF_EIFEL;
         if (seg->has_ts && SEQ_LT(seg->ts_ecr, tcb->rto_tsval)) {
-            TCOUNT(ts, tcp_spurious_rto);
+            bool rto = tcb->tflags & TF_EIFEL_RTO;
+            if (rto)
+                TCOUNT(ts, tcp_spurious_rto);
+            else
+                TCOUNT(ts, tcp_spurious_fast_rexmit);
             if (tcp_traced(tcb))
-                tcp_trace_event(tcb, "spurious_rto", "tsecr", seg->ts_ecr, "rto_tsval", tcb->rto_tsval);
+                tcp_trace_event(tcb, rto ? "spurious_rto" : "spurious_fast_retransmit", "tsecr", seg->ts_ecr,
+                                "rexmit_tsval", tcb->rto_tsval);
             tcp_undo(tcb, "eifel");
         }
     }
@@ -628,9 +653,7 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
 
     /* In recovery (fast or RTO). */
     if (SEQ_GEQ(tcb->snd_una, tcb->recover)) {
-        tcp_exit_recovery(tcb);
-        if (tcp_traced(tcb))
-            tcp_trace_cwnd(tcb, "recovery_end");
+        tcp_exit_recovery(tcb); /* traced there, as the "recovery_end" decision */
         return;
     }
     if (tcb->tflags & TF_LOSS)
@@ -700,7 +723,7 @@ void tcp_recovery_on_rto(struct tcb *tcb)
     timer_cancel(ts->st, &tcb->t_rack);
     /* Eifel: the retransmission goes now, with this timestamp. */
     if (first && tcb->rexmit_count == 1 && (tcb->tflags & TF_TS_OK) && tcp_feature(tcb, USTACK_TCPF_EIFEL)) {
-        tcb->tflags |= TF_EIFEL;
+        tcb->tflags |= TF_EIFEL | TF_EIFEL_RTO;
         tcb->rto_tsval = tcp_ts_now(tcb);
     }
     if (tcp_traced(tcb))
@@ -727,7 +750,8 @@ static bool tlp_allowed(const struct tcb *tcb)
 {
     return tcp_feature(tcb, USTACK_TCPF_TLP) && tcp_sack_on(tcb) && !tcp_in_recovery(tcb) &&
            !(tcb->tflags & TF_TLP_OUT) && tcb->snd_max != tcb->snd_una &&
-           (tcb->state == TCPS_ESTABLISHED || tcb->state == TCPS_CLOSE_WAIT);
+           (tcb->state == TCPS_ESTABLISHED || tcb->state == TCPS_CLOSE_WAIT || tcb->state == TCPS_FIN_WAIT_1 ||
+            tcb->state == TCPS_CLOSING || tcb->state == TCPS_LAST_ACK); /* data or our FIN in flight */
 }
 
 void tcp_rexmt_schedule(struct tcb *tcb)

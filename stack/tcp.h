@@ -67,6 +67,7 @@ struct tcp_seg {
     bool sack_permitted;
     bool has_ts;
     uint32_t ts_val, ts_ecr;
+    uint8_t ecn;            /* the IP header's ECN field (RFC 3168 5): 3 is CE */
     uint8_t nsack;          /* SACK blocks (RFC 2018), as received */
     uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
     const uint8_t *data;    /* payload, inside the input pbuf */
@@ -272,6 +273,9 @@ struct tcp_stack;
 #define TF_RCVBUF_LOCK 0x800000 /* SO_RCVBUF set: no autotuning */
 #define TF_SNDBUF_LOCK 0x1000000 /* SO_SNDBUF set: no autotuning */
 #define TF_EIFEL_RTO 0x2000000 /* TF_EIFEL is about an RTO (else a fast retransmit) */
+#define TF_ECN_OK 0x4000000  /* ECN negotiated (RFC 3168 6.1.1) */
+#define TF_ECE_SEND 0x8000000 /* a CE mark came: ECE on our ACKs until the peer's CWR */
+#define TF_CWR_SEND 0x10000000 /* we reduced cwnd for an ECE: CWR on the next new data */
 
 struct tcb {
     struct tcp_stack *ts;
@@ -374,6 +378,7 @@ struct tcb {
     int undo_retrans;              /* retransmissions of this episode not yet D-SACKed */
     unsigned episode_rexmits;      /* retransmissions of this episode */
     uint32_t cum_delivered;        /* bytes the last cumulative ACK delivered (not SACKed before) */
+    uint32_t ecn_recover;          /* snd_max at the last ECE reduction: one per window (RFC 3168 6.1.2) */
     struct timer t_rack;           /* RACK reordering timer */
 
     /* Keepalive (per connection; defaults from the config). */
@@ -680,6 +685,8 @@ uint32_t tcp_inflight(const struct tcb *tcb);
 /* The SACK blocks to send (D-SACK first, then by recency), at most max. */
 unsigned tcp_sack_blocks(struct tcb *tcb, uint32_t blocks[][2], unsigned max);
 void tcp_rack_timer_fired(struct tcb *tcb);
+/* An ACK with ECE on an ECN connection (RFC 3168 6.1.2). */
+void tcp_ecn_echo(struct tcb *tcb);
 
 /* Sequence number of our FIN (valid with TF_FIN_QUEUED). */
 static inline uint32_t tcp_fin_seq(const struct tcb *tcb) { return tcb->snd_buf_seq + (uint32_t)tcb->sndq.len; }

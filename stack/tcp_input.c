@@ -140,6 +140,13 @@ static void tcp_negotiate(struct tcb *tcb, const struct tcp_seg *seg, bool passi
     }
     if (seg->sack_permitted && tcp_feature(tcb, USTACK_TCPF_SACK))
         tcb->tflags |= TF_SACK_OK;
+    /* RFC 3168 6.1.1: an ECN-setup SYN has ECE and CWR; the SYN,ACK that
+     * agrees has ECE without CWR (both set would be a middlebox reflecting
+     * the SYN's flags). */
+    tcb->tflags &= ~TF_ECN_OK;
+    uint8_t ecn_flags = seg->flags & (TCP_ECE | TCP_CWR);
+    if (tcp_feature(tcb, USTACK_TCPF_ECN) && ecn_flags == (passive ? (TCP_ECE | TCP_CWR) : TCP_ECE))
+        tcb->tflags |= TF_ECN_OK;
 }
 
 /* Records [start, end) as a duplicate to report in a D-SACK block (RFC 2883). */
@@ -388,6 +395,9 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             tcb->persist_probes = 0;
         }
     }
+
+    if ((tcb->tflags & TF_ECN_OK) && (seg->flags & TCP_ECE))
+        tcp_ecn_echo(tcb);
 
     if (SEQ_GT(ack, tcb->snd_una)) {
         bool syn_was_acked = tcp_syn_acked(tcb);
@@ -878,6 +888,18 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
     }
     if ((tcb->tflags & TF_TS_OK) && seg->has_ts && seg->ts_ecr && seg->wire_len)
         tcp_rcv_rtt_sample(tcb, seg->ts_ecr);
+    if (tcb->tflags & TF_ECN_OK) {
+        /* RFC 3168 6.1.3: ECE on every ACK from a CE mark until a segment
+         * with CWR says the sender reduced its window. */
+        if (seg->flags & TCP_CWR)
+            tcb->tflags &= ~TF_ECE_SEND;
+        if (seg->ecn == 3) {
+            TCOUNT(ts, tcp_ecn_ce_rx);
+            if (!(tcb->tflags & TF_ECE_SEND) && tcp_traced(tcb))
+                tcp_trace_event(tcb, "ecn_ce", "seq", seg->wire_seq, "len", seg->wire_len);
+            tcb->tflags |= TF_ECE_SEND | TF_ACKNOW; /* and at once, as Linux */
+        }
+    }
     if (tcb->state == TCPS_SYN_RECEIVED) {
         /* "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state
          * ... If the segment acknowledgment is not acceptable, form a reset
@@ -959,6 +981,7 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
     ts->cur_seg = NULL;
     if (tcp_parse(ts, pb->data, pb->len, h, &seg) < 0)
         goto drop;
+    seg.ecn = h->tos & 3;
     if (seg.sport == 0 || seg.dport == 0) {
         TCOUNT(ts, tcp_drop_bad_port);
         goto drop;

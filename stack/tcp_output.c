@@ -150,7 +150,7 @@ void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
  * `ring_off`. Returns 0 or -errno. */
 static int tcp_xmit(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                     uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opts, size_t optlen,
-                    const struct tcp_ring *ring, size_t ring_off, uint32_t len)
+                    const struct tcp_ring *ring, size_t ring_off, uint32_t len, uint8_t tos)
 {
     struct ustack *st = ts->st;
     size_t hlen = TCP_HDR_LEN + optlen;
@@ -179,7 +179,7 @@ static int tcp_xmit(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32
     TCOUNT_ADD(ts, tcp_tx_bytes, len);
     if (flags & TCP_RST)
         TCOUNT(ts, tcp_tx_rst);
-    return ipv4_output(st, pb, IPPROTO_TCP_, laddr, raddr, 0, false);
+    return ipv4_output_tos(st, pb, IPPROTO_TCP_, laddr, raddr, 0, false, tos);
 }
 
 uint32_t tcp_rcv_window(struct tcb *tcb)
@@ -286,9 +286,29 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
     size_t optlen = 0;
     if (tcp_synchronized(tcb->state))
         flags |= TCP_ACK;
+    uint8_t tos = 0;
     if (flags & TCP_SYN) {
         optlen = tcp_syn_options(tcb, opts);
+        /* RFC 3168 6.1.1: ECN-setup SYN (ECE, CWR) and SYN,ACK (ECE). */
+        if (tcb->state == TCPS_SYN_SENT && tcp_feature(tcb, USTACK_TCPF_ECN))
+            flags |= TCP_ECE | TCP_CWR;
+        else if (!(tcb->state == TCPS_SYN_SENT) && (tcb->tflags & TF_ECN_OK))
+            flags |= TCP_ECE;
     } else {
+        if (tcb->tflags & TF_ECN_OK) {
+            if ((tcb->tflags & TF_ECE_SEND) && tcp_synchronized(tcb->state))
+                flags |= TCP_ECE;
+            /* New data is ECN-capable (ECT(0)); retransmissions, probes and
+             * pure ACKs are not (RFC 3168 6.1.4, 6.1.5). CWR goes on the
+             * first new segment after a reduction. */
+            if (len && SEQ_GEQ(seq, tcb->snd_max)) {
+                tos = 0x02;
+                if (tcb->tflags & TF_CWR_SEND) {
+                    flags |= TCP_CWR;
+                    tcb->tflags &= ~TF_CWR_SEND;
+                }
+            }
+        }
         if (tcb->tflags & TF_TS_OK) {
             /* RFC 7323 3.2: on every segment once negotiated. */
             opts[0] = TCP_OPT_NOP;
@@ -351,7 +371,7 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
     if (tcp_traced(tcb))
         tcp_trace_seg(tcb, "seg_out", seq, tcb->rcv_nxt, len, wnd, flags);
     return tcp_xmit(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seq, tcb->rcv_nxt, flags,
-                    (uint16_t)wire_wnd, opts, optlen, &tcb->sndq, off, len);
+                    (uint16_t)wire_wnd, opts, optlen, &tcb->sndq, off, len, tos);
 }
 
 void tcp_send_syn(struct tcb *tcb)
@@ -398,7 +418,7 @@ void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t
                   uint32_t seq, uint32_t ack, bool with_ack)
 {
     tcp_xmit(ts, laddr, lport, raddr, rport, seq, ack, with_ack ? TCP_RST | TCP_ACK : TCP_RST, 0, NULL, 0, NULL,
-             0, 0);
+             0, 0, 0);
 }
 
 void tcp_send_rst_tcb(struct tcb *tcb)
@@ -408,7 +428,7 @@ void tcp_send_rst_tcb(struct tcb *tcb)
     if (tcp_traced(tcb))
         tcp_trace_seg(tcb, "seg_out", tcb->snd_max, tcb->rcv_nxt, 0, 0, TCP_RST | TCP_ACK);
     tcp_xmit(tcb->ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, tcb->snd_max, tcb->rcv_nxt,
-             TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0);
+             TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------ what to send */

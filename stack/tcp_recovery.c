@@ -744,6 +744,28 @@ void tcp_rack_timer_fired(struct tcb *tcb)
     tcp_output(tcb);
 }
 
+/* ------------------------------------------------------------------ ECN */
+
+void tcp_ecn_echo(struct tcb *tcb)
+{
+    /* RFC 3168 6.1.2: a congestion signal without a loss, answered at most
+     * once per window of data: ssthresh as for a loss, cwnd down to it,
+     * and CWR on the next new segment. A recovery under way has already
+     * reduced the window for this round. */
+    if (SEQ_LT(tcb->snd_una, tcb->ecn_recover) && tcb->ecn_recover)
+        return;
+    tcb->ecn_recover = tcb->snd_max ? tcb->snd_max : 1;
+    tcb->tflags |= TF_CWR_SEND;
+    if (tcp_in_recovery(tcb))
+        return;
+    TCOUNT(tcb->ts, tcp_ecn_reductions);
+    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->cwnd = max32(tcb->ssthresh, tcb->mss);
+    tcb->cc_bytes_acked = 0;
+    if (tcp_traced(tcb))
+        tcp_trace_cwnd(tcb, "ecn");
+}
+
 /* ------------------------------------------------------------------ TLP */
 
 static bool tlp_allowed(const struct tcb *tcb)

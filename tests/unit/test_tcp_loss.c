@@ -64,6 +64,7 @@ struct segspec {
     uint32_t tsval, tsecr;
     unsigned nsack;
     uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
+    uint8_t tos; /* the IP header's TOS byte: its low bits are ECN's (3: CE) */
 };
 
 /* A segment the engine sent, options parsed. */
@@ -82,6 +83,7 @@ struct outseg {
     uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
     uint8_t data[2048];
     size_t len;
+    uint8_t tos;
 };
 
 static uint32_t ip(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
@@ -246,6 +248,7 @@ static void inject(struct t *t, struct segspec s)
     h.ihl_bytes = 20;
     h.total_len = (uint16_t)(total + 20);
     h.ttl = 64;
+    h.tos = s.tos;
     h.proto = IPPROTO_TCP_;
     h.src = t->peer;
     h.dst = t->us;
@@ -285,6 +288,7 @@ static bool next_out(struct t *t, struct outseg *o)
         o->ack = rd32(p + 8);
         o->flags = p[13];
         o->wnd = rd16(p + 14);
+        o->tos = iph[1];
         size_t doff = (size_t)(p[12] >> 4) * 4;
         ck_assert_uint_ge(doff, 20);
         ck_assert_uint_le(doff, len);
@@ -1576,6 +1580,139 @@ END_TEST
 
 /* ------------------------------------------------------------------ suite */
 
+/* --------------------------------------------------------- ECN (RFC 3168) */
+
+/* An active open with ECN switched on: the SYN asks for it (ECE, CWR); the
+ * peer's SYN,ACK carries synack_flags besides SYN and ACK. */
+static struct tcb *open_ecn(uint32_t *iss, uint8_t synack_flags)
+{
+    reconfigure(USTACK_TCPF_DEFAULT | USTACK_TCPF_ECN, 0);
+    int err;
+    struct tcb *tcb = tcp_open_active(T.ts, 0, LPORT, T.peer, PPORT, &err);
+    ck_assert_ptr_nonnull(tcb);
+    struct outseg syn = EXPECT(TCP_SYN | TCP_ECE | TCP_CWR, ANY, 0, 0);
+    ck_assert_uint_eq(syn.tos & 3, 0); /* a SYN is never ECN-capable (6.1.1) */
+    *iss = syn.seq;
+    advance(&T, USTACK_MS(10));
+    INJECT(.seq = PEER_ISN, .ack = *iss + 1, .flags = TCP_SYN | TCP_ACK | synack_flags, .mss = 1460);
+    ck_assert_int_eq(tcb->state, TCPS_ESTABLISHED);
+    EXPECT(TCP_ACK, *iss + 1, PEER_ISN + 1, 0);
+    return tcb;
+}
+
+START_TEST(ecn_is_asked_for_only_when_switched_on)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, OFFER_NONE); /* default features: no ECN */
+    ck_assert(!(tcb->tflags & TF_ECN_OK));
+    ck_assert_int_eq(tcp_write(T.ts, tcb, "abc", 3), 3);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 1, 3);
+    ck_assert_uint_eq(o.tos & 3, 0);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+START_TEST(ecn_negotiated_marks_new_data_ect0_but_not_retransmissions)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_ecn(&iss, TCP_ECE);
+    ck_assert(tcb->tflags & TF_ECN_OK);
+    static uint8_t d[2 * MSS];
+    fill(d, sizeof d, 31);
+    ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
+    struct outseg o = EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, MSS);
+    ck_assert_uint_eq(o.tos & 3, 2); /* ECT(0) */
+    o = EXPECT(TCP_ACK | TCP_PSH, iss + 1 + MSS, PEER_ISN + 1, MSS);
+    ck_assert_uint_eq(o.tos & 3, 2);
+    /* Pure ACKs are not ECN-capable (6.1.4), nor retransmissions (6.1.5). */
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .data = "x", .len = 1);
+    advance(&T, USTACK_MS(40));
+    o = EXPECT(TCP_ACK, iss + 1 + 2 * MSS, PEER_ISN + 2, 0);
+    ck_assert_uint_eq(o.tos & 3, 0);
+    advance(&T, USTACK_MS(200));
+    o = EXPECT(TCP_ACK, iss + 1, PEER_ISN + 2, MSS);
+    ck_assert_uint_eq(CNT(tcp_rto_expired), 1);
+    ck_assert_uint_eq(o.tos & 3, 0);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+START_TEST(a_syn_ack_reflecting_ece_and_cwr_is_not_ecn_setup)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_ecn(&iss, TCP_ECE | TCP_CWR);
+    ck_assert(!(tcb->tflags & TF_ECN_OK));
+    ck_assert_int_eq(tcp_write(T.ts, tcb, "abc", 3), 3);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 1, 3);
+    ck_assert_uint_eq(o.tos & 3, 0);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+START_TEST(passive_open_agrees_to_ecn_with_ece_alone)
+{
+    reconfigure(USTACK_TCPF_DEFAULT | USTACK_TCPF_ECN, 0);
+    int err;
+    struct tcb *l = tcp_listen(T.ts, 0, LPORT, 4, &err);
+    ck_assert_ptr_nonnull(l);
+    INJECT(.seq = PEER_ISN, .flags = TCP_SYN | TCP_ECE | TCP_CWR, .mss = 1460);
+    EXPECT(TCP_SYN | TCP_ACK | TCP_ECE, ANY, PEER_ISN + 1, 0);
+    /* Without ECE and CWR both, no ECN. */
+    INJECT(.sport = PPORT + 1, .seq = PEER_ISN, .flags = TCP_SYN | TCP_ECE, .mss = 1460);
+    EXPECT(TCP_SYN | TCP_ACK, ANY, PEER_ISN + 1, 0);
+    tcp_abort(T.ts, l);
+}
+END_TEST
+
+START_TEST(a_ce_mark_is_echoed_until_the_peer_says_cwr)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_ecn(&iss, TCP_ECE);
+    static const uint8_t d[300] = {1};
+    /* CE on a data segment: an immediate ACK with ECE. */
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .data = d, .len = 100, .tos = 3);
+    EXPECT(TCP_ACK | TCP_ECE, iss + 1, PEER_ISN + 101, 0);
+    ck_assert_uint_eq(CNT(tcp_ecn_ce_rx), 1);
+    /* Unmarked data: ACKs keep saying ECE. */
+    INJECT(.seq = PEER_ISN + 101, .ack = iss + 1, .flags = TCP_ACK, .data = d, .len = 100, .tos = 2);
+    advance(&T, USTACK_MS(40));
+    EXPECT(TCP_ACK | TCP_ECE, iss + 1, PEER_ISN + 201, 0);
+    /* The peer reduced its window and says so: no more ECE. */
+    INJECT(.seq = PEER_ISN + 201, .ack = iss + 1, .flags = TCP_ACK | TCP_CWR, .data = d, .len = 100, .tos = 2);
+    advance(&T, USTACK_MS(40));
+    EXPECT(TCP_ACK, iss + 1, PEER_ISN + 301, 0);
+    ck_assert_uint_eq(CNT(tcp_ecn_ce_rx), 1);
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+START_TEST(ece_reduces_the_window_once_per_window_and_cwr_follows)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_ecn(&iss, TCP_ECE);
+    static uint8_t d[9 * MSS];
+    fill(d, sizeof d, 32);
+    send_flight(tcb, d, 8 * MSS, iss + 1, 8, MSS);
+    uint32_t flight = 8 * MSS;
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + MSS, .flags = TCP_ACK | TCP_ECE);
+    ck_assert_uint_eq(CNT(tcp_ecn_reductions), 1);
+    ck_assert_uint_eq(tcb->ssthresh, flight / 2); /* NewReno: FlightSize / 2 */
+    ck_assert_uint_eq(tcb->cwnd, flight / 2);
+    ck_assert_uint_eq(CNT(tcp_retransmit_segs), 0); /* a signal, not a loss */
+    /* Another ECE from the same window: no second reduction. */
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 2 * MSS, .flags = TCP_ACK | TCP_ECE);
+    ck_assert_uint_eq(CNT(tcp_ecn_reductions), 1);
+    ck_assert_uint_eq(tcb->ssthresh, flight / 2);
+    /* Everything acknowledged; the next new segment carries CWR, once. */
+    ACK(iss + 1 + 8 * MSS);
+    ck_assert_int_eq(tcp_write(T.ts, tcb, d + 8 * MSS, MSS), (ssize_t)MSS);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH | TCP_CWR, iss + 1 + 8 * MSS, PEER_ISN + 1, MSS);
+    ck_assert_uint_eq(o.tos & 3, 2);
+    ck_assert(!(tcb->tflags & TF_CWR_SEND));
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
 Suite *suite_tcp_loss(void)
 {
     Suite *s = suite_create("tcp_loss");
@@ -1588,6 +1725,12 @@ Suite *suite_tcp_loss(void)
     tcase_add_test(tc, timestamps_not_negotiated_are_ignored);
     tcase_add_test(tc, passive_open_answers_only_the_options_offered);
     tcase_add_test(tc, a_feature_switched_off_is_not_offered);
+    tcase_add_test(tc, ecn_is_asked_for_only_when_switched_on);
+    tcase_add_test(tc, ecn_negotiated_marks_new_data_ect0_but_not_retransmissions);
+    tcase_add_test(tc, a_syn_ack_reflecting_ece_and_cwr_is_not_ecn_setup);
+    tcase_add_test(tc, passive_open_agrees_to_ecn_with_ece_alone);
+    tcase_add_test(tc, a_ce_mark_is_echoed_until_the_peer_says_cwr);
+    tcase_add_test(tc, ece_reduces_the_window_once_per_window_and_cwr_follows);
     tcase_add_loop_test(tc, syn_options_fill_whole_words_for_every_combination, 0, 8);
     tcase_add_test(tc, paws_drops_a_segment_with_an_old_timestamp_and_acks);
     tcase_add_test(tc, paws_lets_an_old_timestamp_in_after_24_days_idle);

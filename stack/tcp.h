@@ -7,9 +7,12 @@
  * st->now) and never makes a system call.
  *
  * Files: tcp.c (per-stack state, TCB life cycle, the API below), tcp_input.c
- * (parsing, SEGMENT ARRIVES), tcp_output.c (building and
- * sending segments, ISN), tcp_timer.c (every timer), tcp_cc_newreno.c and tcp_cc_cubic.c
- * (congestion control behind struct tcp_cc_ops), tcp_seq.h (sequence space).
+ * (parsing, SEGMENT ARRIVES), tcp_output.c (building and sending segments,
+ * options, ISN), tcp_recovery.c (loss detection and recovery on the
+ * retransmission queue: SACK, RACK-TLP, PRR, NewReno, undo), tcp_timer.c
+ * (every timer, RTT estimation), tcp_cc_newreno.c and tcp_cc_cubic.c
+ * (congestion control behind struct tcp_cc_ops; CUBIC is the default),
+ * tcp_trace.c (trace events), tcp_seq.h (sequence space).
  */
 #ifndef USTACK_TCP_H
 #define USTACK_TCP_H
@@ -160,7 +163,7 @@ struct tcp_ring {
  * RCV.NXT. The ranges are kept sorted and disjoint; their number is bounded
  * by cfg.ooo_max_ranges and their bytes by the advertised window (which
  * never exceeds the ring's free space), so the queue has bounded memory.
- * These are also the SACK blocks of issue 5 (`seen` orders them by recency). */
+ * They are also the SACK blocks we send (`seen` orders them by recency). */
 struct tcp_ooo_range {
     uint32_t start, end;
     uint64_t seen;
@@ -268,8 +271,9 @@ struct tcp_stack;
 #define TF_PTO 0x40000       /* t_rexmt is armed as the TLP probe timeout */
 #define TF_TLP_OUT 0x80000   /* a probe is out: its episode ends at tlp_end_seq */
 #define TF_TLP_RETRANS 0x100000 /* the probe was a retransmission */
-#define TF_EIFEL 0x200000    /* an RTO retransmission may yet prove spurious (rto_tsval) */
-#define TF_UNDO_OK 0x400000  /* prior_cwnd/prior_ssthresh hold the window before this episode */
+#define TF_EIFEL 0x200000    /* an RTO's or fast retransmit's retransmission may yet prove spurious (rto_tsval) */
+#define TF_UNDO_OK 0x400000  /* prior_cwnd/prior_ssthresh hold the window before this episode (kept
+                              * after a fast recovery while its D-SACKs are due) */
 #define TF_RCVBUF_LOCK 0x800000 /* SO_RCVBUF set: no autotuning */
 #define TF_SNDBUF_LOCK 0x1000000 /* SO_SNDBUF set: no autotuning */
 #define TF_EIFEL_RTO 0x2000000 /* TF_EIFEL is about an RTO (else a fast retransmit) */
@@ -292,8 +296,9 @@ struct tcb {
     uint16_t lport, rport;
 
     /* Send sequence space (RFC 9293 3.3.1). snd_max is the highest sequence
-     * number sent: after an RTO snd_nxt goes back to snd_una (go-back-N) and
-     * climbs to snd_max again. */
+     * number sent. snd_nxt does not go back after an RTO: what is lost is
+     * marked in the retransmission queue and resent from there, so snd_nxt
+     * stays equal to snd_max, the next new byte. */
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd, snd_wl1, snd_wl2;
     uint32_t max_sndwnd;           /* largest window the peer offered (SWS, RFC 5961) */
@@ -374,7 +379,7 @@ struct tcb {
     /* Undo of a spurious congestion event (RFC 3522/4015 for an RTO;
      * D-SACK for fast recovery). */
     uint32_t prior_cwnd, prior_ssthresh;
-    uint32_t rto_tsval;            /* TSval of the first retransmission after an RTO */
+    uint32_t rto_tsval;            /* TSval of the first retransmission after an RTO, or of the fast retransmit (Eifel) */
     int undo_retrans;              /* retransmissions of this episode not yet D-SACKed */
     unsigned episode_rexmits;      /* retransmissions of this episode */
     uint32_t cum_delivered;        /* bytes the last cumulative ACK delivered (not SACKed before) */
@@ -400,14 +405,14 @@ struct tcb {
     void *event_arg;
 };
 
-/* Decision trace, for study tools and the loss-recovery work of issue 5:
- * called (if set) on every state change and every timer or recovery
- * decision. `event` is a static string; a and b depend on it:
+/* Decision trace, for study tools and unit tests: called (if set) on every
+ * state change and every timer or recovery decision. `event` is a static
+ * string; a and b depend on it:
  *   "state"         old state, new state
  *   "rtt"           sample (us), new RTO (us)
  *   "rto"           snd_una, backed-off RTO (us) of the next expiry
- *   "fast_rexmit"   snd_una, cwnd after entering recovery
- *   "recovery_end"  ack, cwnd
+ *   "fast_rexmit"   snd_una, the new ssthresh (any fast recovery starting)
+ *   "recovery_end"  snd_una, cwnd (any recovery ending, fast or after an RTO)
  *   "persist_probe" probes sent, snd_wnd
  *   "keepalive"     probes sent, 0
  *   "challenge_ack" rcv_nxt, snd_max
@@ -437,7 +442,8 @@ void tcp_trace_event(struct tcb *tcb, const char *ev, const char *k1, int64_t v1
  * "dupthresh", "partial_ack", "rto"). */
 void tcp_trace_mark_lost(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
 /* A retransmission of [seq, seq + len) (SYN and FIN count as one), for
- * `why` ("rto", "fast_retransmit"): counted and traced. */
+ * `why` ("rto", "sack", "fast_retransmit", "tlp", "dup_syn"): counted and
+ * traced. */
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
 /* A segment dropped for `reason` (a counter name) while the engine handles
  * ts->cur_seg: traced with the segment's connection. */

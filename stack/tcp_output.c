@@ -1,10 +1,11 @@
 /*
- * TCP output: builds segments (header, MSS option on SYN, checksum over the
- * pseudo-header) and hands them to ipv4_output(); decides what the send and
- * congestion windows allow (sender SWS avoidance and Nagle, RFC 9293
- * 3.8.6.2.1 / RFC 896), what window to advertise (receiver SWS avoidance,
- * 3.8.6.2.2), keeps the retransmission queue, and makes initial sequence
- * numbers (RFC 6528).
+ * TCP output: builds segments (header; options: MSS, SACK-permitted,
+ * timestamps and window scale on SYNs, timestamps and SACK blocks after;
+ * checksum over the pseudo-header) and hands them to ipv4_output(); decides
+ * what the send and congestion windows allow (sender SWS avoidance and
+ * Nagle, RFC 9293 3.8.6.2.1 / RFC 896), what window to advertise (receiver
+ * SWS avoidance, 3.8.6.2.2), keeps the retransmission queue, and makes
+ * initial sequence numbers (RFC 6528).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -396,10 +397,10 @@ void tcp_send_ack(struct tcb *tcb)
         tcb->tflags &= ~TF_RTT_ACTIVE; /* Karn: the handshake's sample is ambiguous now */
         return;
     default:
-        /* SND.MAX, not SND.NXT: after an RTO snd_nxt is back at snd_una,
-         * below what the peer may already hold, and an ACK with that sequence
-         * number would be unacceptable there and its ACK field ignored (BSD
-         * does the same). */
+        /* SND.MAX, as BSD does. snd_nxt equals it now that an RTO no longer
+         * moves snd_nxt back; were snd_nxt below what the peer may already
+         * hold, an ACK with that sequence number would be unacceptable there
+         * and its ACK field ignored. */
         TCOUNT(tcb->ts, tcp_tx_acks);
         tcp_send_segment(tcb, tcb->snd_max, 0, TCP_ACK);
     }

@@ -9,7 +9,7 @@
  *    on; otherwise RFC 6675 IsLost (DupThresh segments SACKed above); without
  *    SACK, NewReno (RFC 6582): the third duplicate ACK and every partial ACK
  *    mark the first unacknowledged segment. An RTO marks everything not
- *    SACKed (RTO recovery; go-back-N for a peer without SACK).
+ *    SACKed (RTO recovery; for a peer without SACK, everything unacknowledged).
  *  - Recovery: entered when something is marked lost. With SACK the window
  *    follows PRR (RFC 6937) towards ssthresh and what is sent is RFC 6675's
  *    NextSeg: lost records first, then new data. Without SACK, RFC 6582's
@@ -20,9 +20,10 @@
  *  - TLP (RFC 8985 7): when the last segments of a flight may be lost and no
  *    ACK would come, a probe after 2 SRTT elicits SACKs so RACK can act,
  *    instead of waiting for the RTO.
- *  - Undo: an RTO proven spurious by the timestamp echo (Eifel, RFC 3522;
- *    response as RFC 4015), or a recovery whose every retransmission came
- *    back D-SACKed, restores cwnd and ssthresh.
+ *  - Undo: an RTO or a fast retransmit proven spurious by the timestamp echo
+ *    (Eifel, RFC 3522; the response is Linux's undo, not RFC 4015's), or a
+ *    fast recovery whose every retransmission came back D-SACKed (possibly
+ *    after it ended), restores cwnd and ssthresh.
  *
  * Every decision is counted and traced (docs/trace.md).
  */
@@ -785,7 +786,8 @@ void tcp_rexmt_schedule(struct tcb *tcb)
         return;
     }
     /* RFC 8985 7.2: PTO = 2 SRTT, plus the peer's worst delayed ACK when a
-     * single segment is out, and never beyond the RTO. */
+     * single segment is out. A PTO not before the RTO is not capped at it
+     * (as 7.2 would): only the RTO is armed, and no probe goes. */
     ustack_time_t pto = tcb->srtt ? 2 * tcb->srtt : USTACK_SEC(1);
     if (tcp_flight_size(tcb) <= tcb->mss)
         pto += TCP_TLP_WCDELACK_US;

@@ -1,14 +1,17 @@
 /*
- * TCP timers. Each connection embeds five `struct timer`s in its TCB; the
+ * TCP timers. Each connection embeds six `struct timer`s in its TCB; the
  * stack's timer heap runs them from ustack_poll(), so time is always st->now.
  *
  *  t_rexmt    Retransmission (RFC 6298). Runs while data, SYN or FIN is
  *             unacknowledged; restarted when an ACK acknowledges new data and
- *             stopped when everything is acknowledged. On expiry: the first
- *             unacknowledged segment goes again (go-back-N: snd_nxt returns to
- *             snd_una and congestion control restarts from one segment,
- *             RFC 5681 3.1), the RTO doubles (exponential backoff, bounded by
- *             cfg.rto_max_us), and after cfg.syn_retries (SYN),
+ *             stopped when everything is acknowledged. Where a tail loss probe
+ *             may go it is armed with the probe timeout instead (TF_PTO,
+ *             tcp_rexmt_schedule() in tcp_recovery.c). On an RTO: every
+ *             segment not SACKed is marked lost and resent from the
+ *             retransmission queue, oldest first, as the window allows
+ *             (snd_nxt does not move back; congestion control restarts from
+ *             one segment, RFC 5681 3.1), the RTO doubles (exponential
+ *             backoff, bounded by cfg.rto_max_us), and after cfg.syn_retries (SYN),
  *             cfg.synack_retries (SYN-ACK of a listener's child) or
  *             cfg.data_retries consecutive expirations the connection is
  *             dropped with ETIMEDOUT (or the last ICMP soft error).
@@ -30,6 +33,10 @@
  *             doubles as the FIN-WAIT-2 limit for connections the user has
  *             closed (cfg.fin_wait2_us, as Linux's tcp_fin_timeout), so an
  *             orphan whose peer never closes cannot live forever.
+ *  t_rack     RACK reordering timer (RFC 8985 6.3), in tcp_recovery.c:
+ *             armed when a segment sent before one the peer delivered is not
+ *             yet overdue; on expiry what is now overdue is marked lost and
+ *             recovery may start.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -191,7 +198,8 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
     if (tcp_traced(tcb))
         tcp_trace_cwnd(tcb, "rto");
     /* Everything not SACKed is marked lost: it goes again, oldest first, as
-     * the window allows (go-back-N for a peer without SACK). */
+     * the window allows (for a peer without SACK that is every unacknowledged
+     * segment, less what cumulative ACKs cover meanwhile). */
     tcp_output(tcb);
     if (!timer_armed(&tcb->t_rexmt) && tcb->snd_una != tcb->snd_max && !timer_armed(&tcb->t_persist))
         tcp_rexmt_arm(tcb);

@@ -700,6 +700,10 @@ def grp_cubic_vs_newreno(runs, d):
     check("newreno: ssthresh = FlightSize / 2 at the loss (%d = %d / 2)" % (ln[1], ln[2]),
           ln[1] == max(ln[2] // 2, 2 * mss))
     ec, en = recovery_end(cu[1]), recovery_end(nr[1])
+    if not check("each recovery ended at a full ACK (recovery_end), not by a timeout (cubic %s, newreno %s)"
+                 % (ec, en), ec and en,
+                 [(p, [ev["t"] for ev in events_named(r[1], "rto_fired")]) for p, r in (("cubic", cu), ("newreno", nr))]):
+        return
     rc, rn = regain(cu[1], lc[0], ec), regain(nr[1], ln[0], en)
     check("after the loss cubic regains its W_max (%d bytes) sooner than newreno regains its own (%d): %s s and %s s"
           % (lc[0], ln[0], rc and rc / 1e6, rn and rn / 1e6), rc is not None and rn is not None and rc < rn)

@@ -613,8 +613,12 @@ def sc_rack_reorder(events, mine):
     ds = [ev for ev in events_named(mine, "dsack") if ev["start"] == late[0]]
     check("a D-SACK reports it received twice", len(ds) == 1 and (not first or ds[0]["t"] > first[0]["t"]), ds)
     undo = events_named(mine, "undo")
-    check("the reduction is undone (undo, why dsack) and ssthresh back to infinite",
-          len(undo) == 1 and undo[0].get("dsack") == 1 and
+    # Eifel (RFC 3522): the original's ACK echoes the original's timestamp
+    # before the retransmission's D-SACK can come back.
+    check("the reduction is undone by Eifel, before the D-SACK (undo eifel, spurious_fast_retransmit),"
+          " and ssthresh back to infinite",
+          len(undo) == 1 and undo[0].get("eifel") == 1 and (not ds or undo[0]["t"] < ds[0]["t"]) and
+          [ev for ev in events_named(mine, "spurious_fast_retransmit") if ev["t"] == undo[0]["t"]] and
           [ev for ev in mine if ev["ev"] == "cwnd" and ev["why"] == "undo" and ev["ssthresh"] == -1], undo)
     if ds:
         before = {ev["reo_wnd_us"] for ev in timers + events_named(mine, "rack_lost") if ev["t"] < ds[0]["t"]}

@@ -180,7 +180,7 @@ STUDY_GRAPHS := tseq tseq-zoom cwnd rtt
 STUDY_OUT = $(BUILD)/study/$(SCENARIO)$(if $(MODERN),-modern)
 
 study: $(STUDY_BIN)
-	@[ -n "$(SCENARIO)" ] || { echo "usage: make study SCENARIO=NAME [SEED=N]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make study SCENARIO=NAME [SEED=N] [MODERN=1]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
 	@rc=0; $(STUDY_BIN) $(SCENARIO) --seed $(STUDY_SEED) $(if $(MODERN),--modern) -o $(STUDY_OUT) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "study: $(SCENARIO) skipped (see above)"; exit 0; fi; \
 	[ $$rc -eq 0 ] || exit $$rc; \

@@ -139,6 +139,10 @@ void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
         tcb->retrans_out += tcp_txseg_len(s);
     }
     s->flags |= TCP_TXSEG_EVER_RETRANS;
+    /* The first unacknowledged segment sent again: its ACK is a round trip
+     * away, so the RTO counts from now (as Linux), not from the last ACK. */
+    if (i == 0)
+        tcp_rexmt_arm(tcb);
     if (tcb->tflags & TF_IN_RECOVERY)
         tcb->prr_out += tcp_txseg_len(s);
     tcb->episode_rexmits++;

@@ -119,10 +119,18 @@ void tcp_rtt_sample(struct tcb *tcb, ustack_time_t r)
         tcb->rttvar = (3 * tcb->rttvar + delta) / 4; /* beta = 1/4 */
         tcb->srtt = (7 * tcb->srtt + r) / 8;         /* alpha = 1/8 */
     }
+    /* RTO = SRTT + max(G, K*RTTVAR) (2.3), with rto_min as the floor of the
+     * variance term, as Linux does, rather than of the whole RTO (2.4):
+     * with an RTT sample from every ACK, RTTVAR on a steady path shrinks to
+     * almost nothing, and an RTO of SRTT + a little fires during every fast
+     * recovery before the retransmission's ACK can return (seen on a 200 ms
+     * path: RTO 204 ms). */
     ustack_time_t k = 4 * tcb->rttvar;
-    ustack_time_t rto = tcb->srtt + (k > TCP_CLOCK_GRANULARITY_US ? k : TCP_CLOCK_GRANULARITY_US);
-    if (rto < c->rto_min_us) /* 2.4 */
-        rto = c->rto_min_us;
+    if (k < TCP_CLOCK_GRANULARITY_US)
+        k = TCP_CLOCK_GRANULARITY_US;
+    if (k < c->rto_min_us)
+        k = c->rto_min_us;
+    ustack_time_t rto = tcb->srtt + k;
     if (rto > c->rto_max_us) /* 2.5 */
         rto = c->rto_max_us;
     tcb->rto = rto;

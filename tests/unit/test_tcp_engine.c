@@ -341,7 +341,7 @@ START_TEST(active_open_sends_syn_and_completes_on_syn_ack)
     ck_assert_uint_eq(tcb->snd_una, iss + 1);
     ck_assert_uint_eq(tcb->rcv_nxt, PEER_ISN + 1);
     ck_assert_uint_eq(tcb->srtt, USTACK_MS(10)); /* first sample: SRTT = R */
-    ck_assert_uint_eq(tcb->rto, USTACK_MS(200)); /* 10 + 4 * 5 ms, raised to the 200 ms minimum */
+    ck_assert_uint_eq(tcb->rto, USTACK_MS(210)); /* 10 + max(4 * 5 ms, the 200 ms minimum) */
     ck_assert_uint_eq(tcb->cwnd, 10u * 1460);  /* RFC 6928 IW10 */
     tcp_abort(T.ts, tcb);
     EXPECT(TCP_RST | TCP_ACK, iss + 1, PEER_ISN + 1, 0);
@@ -673,7 +673,7 @@ START_TEST(rto_retransmits_with_exponential_backoff)
     fill(d, sizeof d, 8);
     tcp_write(T.ts, tcb, d, 100);
     EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 1, 100);
-    ustack_time_t expect_rto = USTACK_MS(200);
+    ustack_time_t expect_rto = USTACK_MS(210);
     for (int i = 0; i < 4; i++) {
         advance(&T, expect_rto - 1);
         EXPECT_NONE();
@@ -815,11 +815,11 @@ START_TEST(zero_window_is_probed_with_backoff_and_resumes)
     ck_assert_int_eq(tcp_write(T.ts, tcb, "0123456789", 10), 10);
     EXPECT_NONE();
     ck_assert(timer_armed(&tcb->t_persist));
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     EXPECT(TCP_ACK, iss, PEER_ISN + 1, 0); /* probe: old sequence number */
     INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .wnd = ZERO_WND);
     EXPECT_NONE();
-    advance(&T, USTACK_MS(399));
+    advance(&T, USTACK_MS(419));
     EXPECT_NONE();
     advance(&T, USTACK_MS(1));
     EXPECT(TCP_ACK, iss, PEER_ISN + 1, 0);
@@ -954,7 +954,7 @@ START_TEST(passive_close_goes_through_close_wait_and_last_ack)
     EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
     /* On RTO, everything unacknowledged is lost: the data and the FIN go
      * again, as they were sent, in order. */
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     struct outseg o = EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 2, 3);
     ck_assert_mem_eq(o.data, "bye", 3);
     EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
@@ -1386,7 +1386,7 @@ START_TEST(pure_ack_after_rto_carries_snd_max)
     tcp_write(T.ts, tcb, d, sizeof d);
     EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460);
     EXPECT(TCP_ACK | TCP_PSH, iss + 1461, PEER_ISN + 1, 1460);
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460); /* the first lost segment, cwnd 1 MSS */
     EXPECT_NONE();
     ck_assert_uint_eq(tcb->lost_out, 2920);
@@ -1409,7 +1409,7 @@ START_TEST(persist_timer_overrides_sender_sws_avoidance)
     INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .wnd = 100);
     tcp_write(T.ts, tcb, d, sizeof d);
     EXPECT_NONE();
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     struct outseg o = EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 100);
     ck_assert_mem_eq(o.data, d, 100);
     tcp_abort(T.ts, tcb);

@@ -1104,7 +1104,7 @@ START_TEST(rto_retransmits_what_was_not_sacked)
     ACK(SEG(0), SACKS({SEG(5), SEG(7)}));
     EXPECT_NONE();
     ck_assert_uint_eq(tcb->lost_out, 0);
-    advance(&T, sent + USTACK_MS(200) - T.now);
+    advance(&T, sent + USTACK_MS(210) - T.now); /* RTO = SRTT 10 ms + the 200 ms floor */
     /* The RTO: everything not SACKed is lost; one segment of window. */
     EXPECT(TCP_ACK, SEG(0), PEER_ISN + 1, MSS);
     EXPECT_NONE();
@@ -1425,10 +1425,10 @@ END_TEST
 
 START_TEST(tlp_with_one_segment_out_allows_for_a_delayed_ack)
 {
-    reconfigure(USTACK_TCPF_DEFAULT, USTACK_SEC(1)); /* RTO 1 s: the PTO comes first */
+    reconfigure(USTACK_TCPF_DEFAULT, USTACK_SEC(1)); /* RTO 1.01 s: the PTO comes first */
     uint32_t iss;
     struct tcb *tcb = open_active(&iss, OFFER_SACK);
-    ck_assert_uint_eq(tcb->rto, USTACK_SEC(1));
+    ck_assert_uint_eq(tcb->rto, USTACK_MS(1010)); /* SRTT 10 ms + the 1 s floor */
     uint8_t d[1000];
     fill(d, sizeof d, 17);
     ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
@@ -1444,7 +1444,7 @@ START_TEST(tlp_with_one_segment_out_allows_for_a_delayed_ack)
     ck_assert_uint_eq(CNT(tcp_rto_expired), 0);
     /* After the probe, the RTO. */
     ck_assert(!(tcb->tflags & TF_PTO));
-    ck_assert_uint_eq(tcb->t_rexmt.when, T.now + USTACK_SEC(1));
+    ck_assert_uint_eq(tcb->t_rexmt.when, T.now + USTACK_MS(1010));
     tcp_abort(T.ts, tcb);
 }
 END_TEST
@@ -1527,9 +1527,9 @@ START_TEST(eifel_undoes_an_rto_whose_original_was_acked)
         struct outseg o = EXPECT(TCP_ACK | (i == 9 ? TCP_PSH : 0), iss + 1 + i * MSS_TS, PEER_ISN + 1, MSS_TS);
         ck_assert_uint_eq(o.tsval, tsval0);
     }
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     struct outseg o = EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, MSS_TS);
-    ck_assert_uint_eq(o.tsval, tsval0 + 200);
+    ck_assert_uint_eq(o.tsval, tsval0 + 210);
     ck_assert_uint_eq(CNT(tcp_rto_expired), 1);
     ck_assert_uint_eq(tcb->cwnd, MSS_TS);
     ck_assert_uint_eq(tcb->ssthresh, 5 * MSS_TS);
@@ -1560,7 +1560,7 @@ START_TEST(eifel_keeps_the_rto_when_the_retransmission_was_acked)
     ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
     for (unsigned i = 0; i < 10; i++)
         EXPECT(TCP_ACK | (i == 9 ? TCP_PSH : 0), iss + 1 + i * MSS_TS, PEER_ISN + 1, MSS_TS);
-    advance(&T, USTACK_MS(200));
+    advance(&T, USTACK_MS(210));
     struct outseg o = EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, MSS_TS);
     advance(&T, USTACK_MS(10));
     INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + MSS_TS, .flags = TCP_ACK, .ts = true, .tsval = PEER_TS + 1,

@@ -40,7 +40,7 @@ LIB_A := $(BUILD)/lib/libustack.a
 LIB_SO := $(BUILD)/lib/libustack.so
 
 APP_COMMON := $(BUILD)/obj/apps/common.o $(BUILD)/obj/apps/util.o
-APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk ustack-stat ustack-study
+APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk ustack-stat ustack-study ustack-impair
 APP_BINS := $(APPS:%=$(BUILD)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)

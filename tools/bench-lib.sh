@@ -15,6 +15,10 @@
 
 BL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BL_BIN=$BL_ROOT/build/bin
+# The ustack programs measured (ustack-bulk, ustackd): this tree's, or those
+# of another build with USTACK_BIN=DIR (e.g. main's, built from `git archive`
+# elsewhere); ustack-impair always comes from this tree.
+BL_UBIN=${USTACK_BIN:-$BL_BIN}
 BL_PY=/usr/bin/python3
 BL_TCP=$BL_ROOT/tools/bench-tcp.py
 BL_NS_L=ustb$$l
@@ -121,7 +125,7 @@ bl_linux_cc() {
 # and the stack starts): 0 yes, 1 no.
 bl_ustack_has_cc() {
     local cc=$1 err
-    err=$(ip netns exec "$BL_NS_M" timeout 3 "$BL_BIN/ustack-bulk" --tap tapU --addr "$BL_IP_U/24" \
+    err=$(ip netns exec "$BL_NS_M" timeout 3 "$BL_UBIN/ustack-bulk" --tap tapU --addr "$BL_IP_U/24" \
         --tcp-cc "$cc" --recv 1 -l "$BL_IP_U" 9 2>&1 >/dev/null) || true
     ! grep -qiE 'cannot start|wants|unknown' <<<"$err"
 }
@@ -152,7 +156,7 @@ bl_transfer() {
         bl_wait 5 grep -q '^listening$' "$BL_TMP/srv.out" || { kill "$srv" 2>/dev/null; wait "$srv" 2>/dev/null; echo fail; return; }
     else
         peer=$BL_IP_U
-        ip netns exec "$BL_NS_M" timeout -s INT "$((tmo + 5))" "$BL_BIN/ustack-bulk" --tap tapU --addr "$BL_IP_U/24" \
+        ip netns exec "$BL_NS_M" timeout -s INT "$((tmo + 5))" "$BL_UBIN/ustack-bulk" --tap tapU --addr "$BL_IP_U/24" \
             "$@" "$srv_mode" "$bytes" -l "$peer" "$port" >"$BL_TMP/srv.out" 2>"$BL_TMP/srv.err" &
         srv=$!
     fi

@@ -23,7 +23,8 @@
 #     --quick       smaller transfers, one repeat (about 2 minutes)
 #     --cc LIST     comma-separated, default cubic,newreno,bbr
 #     --only NAME   one impairment: loss1 loss2 loss5 reorder
-# QUICK=1 in the environment is --quick. Needs root and a built tree.
+# QUICK=1 in the environment is --quick; USTACK_BIN=DIR measures the ustack
+# programs of another build (tools/bench-lib.sh). Needs root and a built tree.
 set -euo pipefail
 
 REPEATS=3
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
         --quick) QUICK=1; shift ;;
         --cc) CCS=$2; shift 2 ;;
         --only) ONLY=$2; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench-loss: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -49,7 +50,7 @@ fi
 export BL_CAP_S=$CAP
 [ "$(id -u)" -eq 0 ] || { echo "bench-loss: run as root (it creates network namespaces)" >&2; exit 1; }
 . "$(dirname "$0")/bench-lib.sh"
-[ -x "$BL_BIN/ustack-impair" ] && [ -x "$BL_BIN/ustack-bulk" ] || { echo "bench-loss: build first (make all)" >&2; exit 1; }
+[ -x "$BL_BIN/ustack-impair" ] && [ -x "$BL_UBIN/ustack-bulk" ] || { echo "bench-loss: build first (make all)" >&2; exit 1; }
 
 trap bl_cleanup EXIT
 trap 'exit 130' INT TERM
@@ -76,7 +77,7 @@ MECH=$([ $USE_NETEM = 1 ] && echo "tc netem on tapA and tapB" || echo "ustack-im
 
 echo "bench-loss: $(date -u '+%Y-%m-%d %H:%M UTC'); $(uname -r); $(nproc) CPUs:" \
      "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "bench-loss: ustack $(git -C "$BL_ROOT" log -1 --format='%h %s' 2>/dev/null || echo '?')"
+echo "bench-loss: ustack programs from $BL_UBIN${USTACK_BIN:+ (USTACK_BIN)}; this tree $(git -C "$BL_ROOT" log -1 --format='%h %s' 2>/dev/null || echo '?')"
 echo "bench-loss: impairment by $MECH, both directions; $REPEATS transfer(s) per cell, medians;" \
      "each transfer capped at $CAP s"
 

@@ -23,7 +23,8 @@
 # ustack, reference, ratio.
 #
 #   tools/bench.sh [--repeats N] [--bytes MiB] [--quick]
-# QUICK=1 in the environment is --quick (smaller, one repeat). Needs root.
+# QUICK=1 in the environment is --quick (smaller, one repeat); USTACK_BIN=DIR
+# measures the ustack programs of another build. Needs root and a built tree.
 set -euo pipefail
 
 REPEATS=3
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
         --repeats) REPEATS=$2; shift 2 ;;
         --bytes) MIB=$2; shift 2 ;;
         --quick) QUICK=1; shift ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
@@ -46,9 +47,8 @@ if [ "$QUICK" = 1 ]; then
 fi
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (it creates network namespaces)" >&2; exit 1; }
 . "$(dirname "$0")/bench-lib.sh"
-for b in ustack-impair ustack-bulk ustackd; do
-    [ -x "$BL_BIN/$b" ] || { echo "bench: build first (make all)" >&2; exit 1; }
-done
+[ -x "$BL_BIN/ustack-impair" ] && [ -x "$BL_UBIN/ustack-bulk" ] && [ -x "$BL_UBIN/ustackd" ] ||
+    { echo "bench: build first (make all)" >&2; exit 1; }
 command -v ab >/dev/null || { echo "bench: needs ab (apache2-utils; make deps)" >&2; exit 1; }
 BL_NS_K=ustb$$k
 BL_IP_K=10.0.0.4
@@ -79,7 +79,7 @@ ip -n "$BL_NS_R" link set eth1 up
 
 echo "bench: $(date -u '+%Y-%m-%d %H:%M UTC'); $(uname -r); $(nproc) CPUs:" \
      "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1); load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "bench: ustack $(git -C "$BL_ROOT" log -1 --format='%h %s' 2>/dev/null || echo '?')"
+echo "bench: ustack programs from $BL_UBIN${USTACK_BIN:+ (USTACK_BIN)}; this tree $(git -C "$BL_ROOT" log -1 --format='%h %s' 2>/dev/null || echo '?')"
 ROWS=()
 row() { ROWS+=("| $1 | $2 | $3 | $4 | $5 |"); }
 
@@ -145,7 +145,7 @@ row "frames/s: ustack receiving bulk vs the TAP limit (read+write of a forwarder
 WWW=$BL_TMP/www
 mkdir -p "$WWW"
 head -c 1024 /dev/zero | tr '\0' 'x' >"$WWW/index.html"
-ip netns exec "$BL_NS_M" "$BL_BIN/ustackd" --tap tapU --addr "$BL_IP_U/24" --services echo,http --http-root "$WWW" \
+ip netns exec "$BL_NS_M" "$BL_UBIN/ustackd" --tap tapU --addr "$BL_IP_U/24" --services echo,http --http-root "$WWW" \
     --control off >"$BL_TMP/ustackd.out" 2>"$BL_TMP/ustackd.err" &
 UPID=$!
 bl_wait 5 grep -q '^ustackd: ready$' "$BL_TMP/ustackd.out" || { echo "bench: ustackd did not start" >&2; cat "$BL_TMP/ustackd.err" >&2; exit 1; }

@@ -199,7 +199,7 @@ bl_median() {
 
 bl_ratio() { # A B -> A/B or n/a
     if [[ $1 =~ ^[0-9.]+$ && $2 =~ ^[0-9.]+$ ]] && awk -v b="$2" 'BEGIN { exit !(b > 0) }'; then
-        awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+        awk -v a="$1" -v b="$2" 'BEGIN { r = a / b; printf(r >= 0.1 ? "%.2f" : "%.2g", r) }'
     else
         echo n/a
     fi

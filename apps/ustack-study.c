@@ -17,8 +17,15 @@
  * scenario and the seed: two runs with the same seed write the same files,
  * byte for byte.
  *
+ * A group of scenarios ("sack-recovery": "sack-recovery/sack" and
+ * "sack-recovery/newreno") runs the same transfer and impairment with TCP
+ * configured differently; `ustack-study GROUP -o DIR` runs each part into
+ * DIR/PART and compares them in DIR/summary.txt. A part that needs what the
+ * build lacks (CUBIC before it is merged) ends the run with status 77.
+ *
  *   ustack-study SCENARIO [--seed N] [-o DIR] [-q]
  *   ustack-study --list
+ *   ustack-study --parts GROUP
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -41,9 +48,10 @@
 #define T_START USTACK_SEC(1) /* virtual time of the start; the pcap shows it as 1970-01-01 00:00:01 */
 #define MTU 1500
 #define MSS (MTU - 40)
+#define SEG_TS (MSS - 12) /* data in a full segment when timestamps are on (their option takes 12 bytes) */
 #define CLIENT_IP "10.0.0.1"
 #define SERVER_IP "10.0.0.2"
-#define MAX_RULES 4
+#define MAX_RULES 8
 #define CHUNK 65536
 #define FRAME_BUDGET 200000u           /* frames both stacks may send: beyond, something loops */
 #define TRANSFER_LIMIT USTACK_SEC(1200) /* virtual time for the transfer */
@@ -51,22 +59,36 @@
 
 /* ------------------------------------------------------------ scenarios */
 
-enum rule_kind { RULE_DROP, RULE_HOLD };
+enum rule_kind { RULE_DROP, RULE_HOLD, RULE_DELAY };
 
 /* A scripted impairment on one node's outgoing path: the segment carrying
  * byte `off` of the data stream (0 is the first data byte; a FIN counts as the
- * byte after the last) is dropped, or held back until `hold` later frames have
- * gone out, on its first `count` transmissions. */
+ * byte after the last) is dropped, held back until `hold` later frames have
+ * gone out, or delayed by `delay` on top of the path's delay (it takes a
+ * longer way: frames sent after it overtake it), on its first `count`
+ * transmissions. */
 struct rule {
     enum rule_kind kind;
     uint64_t off;
     unsigned count;
     unsigned hold;
+    ustack_time_t delay;
 };
 
+/* A scenario named "GROUP/PART" is one part of GROUP: `ustack-study GROUP`
+ * runs every part, each into DIR/PART, to compare them (the same path with
+ * and without SACK, with CUBIC and NewReno, ...). */
 struct scenario {
     const char *name;
     const char *desc;
+    /* TCP of both stacks: ustack_tcp_features_parse() list and congestion
+     * control. NULL: "none" and "newreno", the TCP of RFC 9293 and RFC 5681
+     * with NewReno recovery, no window scaling, timestamps or SACK, which
+     * the first seven walk-throughs describe. */
+    const char *features;
+    const char *cc;
+    uint64_t rate_bps;          /* the path, each way; 0: PATH_RATE_BPS */
+    ustack_time_t delay;        /* one way; 0: PATH_DELAY_US */
     size_t c2s;                 /* bytes the client sends (the data) */
     size_t s2c;                 /* bytes the server answers once it has them all */
     double loss;                /* random loss per frame, each direction (fault injector) */
@@ -106,7 +128,7 @@ static const struct scenario scenarios[] = {
                 " the segments after it bring duplicate ACKs, the third triggers a fast retransmit"
                 " and fast recovery (no RTO)",
         .c2s = KB(256),
-        .rules = {{RULE_DROP, 50u * MSS, 1, 0}},
+        .rules = {{RULE_DROP, 50u * MSS, 1, 0, 0}},
         .nrules = 1,
     },
     {
@@ -115,9 +137,9 @@ static const struct scenario scenarios[] = {
                 " retransmission of the first of them: no duplicate ACKs can come, the RTO fires,"
                 " backs off (doubles) and fires again, then go-back-N resends the tail",
         .c2s = 100u * MSS,
-        .rules = {{RULE_DROP, 100u * MSS - 1, 1, 0},
-                  {RULE_DROP, 99u * MSS - 1, 1, 0},
-                  {RULE_DROP, 98u * MSS - 1, 2, 0}},
+        .rules = {{RULE_DROP, 100u * MSS - 1, 1, 0, 0},
+                  {RULE_DROP, 99u * MSS - 1, 1, 0, 0},
+                  {RULE_DROP, 98u * MSS - 1, 2, 0, 0}},
         .nrules = 3,
     },
     {
@@ -126,7 +148,7 @@ static const struct scenario scenarios[] = {
                 " (fewer than 3 duplicate ACKs: nothing happens), the one carrying byte 175200 after"
                 " the next 5 (enough duplicate ACKs for a fast retransmit, a spurious one)",
         .c2s = KB(256),
-        .rules = {{RULE_HOLD, 30u * MSS, 1, 2}, {RULE_HOLD, 120u * MSS, 1, 5}},
+        .rules = {{RULE_HOLD, 30u * MSS, 1, 2, 0}, {RULE_HOLD, 120u * MSS, 1, 5, 0}},
         .nrules = 2,
     },
     {
@@ -145,6 +167,85 @@ static const struct scenario scenarios[] = {
                 " fast retransmits, RTOs with go-back-N, and their effect on cwnd",
         .c2s = KB(256),
         .loss = 0.05,
+    },
+    /* Groups: the same transfer and impairment, TCP configured differently.
+     * These use the default TCP (window scaling, timestamps: 1448 bytes of
+     * data a segment) but for what each part switches off. */
+    {
+        .name = "sack-recovery/sack",
+        .desc = "256 KiB with window scaling, timestamps and SACK (RACK and TLP off: RFC 6675's scoreboard"
+                " finds the losses); 3 segments of one flight dropped, the 41st, 45th and 49th:"
+                " SACK blocks show every hole, all three are resent within one round trip",
+        .features = "default,-rack,-tlp",
+        .c2s = KB(256),
+        .rules = {{RULE_DROP, 40u * SEG_TS, 1, 0, 0}, {RULE_DROP, 44u * SEG_TS, 1, 0, 0},
+                  {RULE_DROP, 48u * SEG_TS, 1, 0, 0}},
+        .nrules = 3,
+    },
+    {
+        .name = "sack-recovery/newreno",
+        .desc = "the same without SACK: NewReno (RFC 6582) learns of one hole per round trip, from a partial ACK",
+        .features = "default,-rack,-tlp,-sack",
+        .c2s = KB(256),
+        .rules = {{RULE_DROP, 40u * SEG_TS, 1, 0, 0}, {RULE_DROP, 44u * SEG_TS, 1, 0, 0},
+                  {RULE_DROP, 48u * SEG_TS, 1, 0, 0}},
+        .nrules = 3,
+    },
+    {
+        .name = "rack-tlp/reorder",
+        .desc = "512 KiB with the default TCP (SACK, RACK, TLP, D-SACK); the 31st segment arrives behind the"
+                " next 2, the 81st and the 261st 40 ms late: RACK waits out the first (reordering window),"
+                " resends the second needlessly (D-SACK, undo, the window doubles) and waits out the third",
+        .features = "default",
+        .c2s = KB(512),
+        .rules = {{RULE_HOLD, 30u * SEG_TS, 1, 2, 0}, {RULE_DELAY, 80u * SEG_TS, 1, 0, USTACK_MS(40)},
+                  {RULE_DELAY, 260u * SEG_TS, 1, 0, USTACK_MS(40)}},
+        .nrules = 3,
+    },
+    {
+        .name = "rack-tlp/tail-tlp",
+        .desc = "a 100-segment request, then the client waits for a 200-byte answer; RTT 40 ms, the default"
+                " TCP without timestamps; the last two segments are dropped: a tail loss probe 2 SRTT after"
+                " the last ACK resends the last, its SACK lets RACK find the other, no RTO",
+        .features = "default,-timestamps",
+        .delay = USTACK_MS(20),
+        .c2s = 100u * MSS,
+        .s2c = 200,
+        .rules = {{RULE_DROP, 100u * MSS - 1, 1, 0, 0}, {RULE_DROP, 99u * MSS - 1, 1, 0, 0}},
+        .nrules = 2,
+    },
+    {
+        .name = "rack-tlp/tail-rto",
+        .desc = "the same with TLP off: nothing comes back until the RTO (at least 200 ms) fires",
+        .features = "default,-timestamps,-tlp",
+        .delay = USTACK_MS(20),
+        .c2s = 100u * MSS,
+        .s2c = 200,
+        .rules = {{RULE_DROP, 100u * MSS - 1, 1, 0, 0}, {RULE_DROP, 99u * MSS - 1, 1, 0, 0}},
+        .nrules = 2,
+    },
+    {
+        .name = "cubic-vs-newreno/cubic",
+        .desc = "8 MiB with CUBIC (RFC 9438) on a 100 Mbit/s path, RTT 200 ms; one segment dropped in slow start:"
+                " cwnd falls to 0.7 of itself and climbs back on the cubic curve",
+        .features = "default",
+        .cc = "cubic",
+        .rate_bps = 100000000u,
+        .delay = USTACK_MS(100),
+        .c2s = KB(8192),
+        .rules = {{RULE_DROP, 150u * SEG_TS, 1, 0, 0}},
+        .nrules = 1,
+    },
+    {
+        .name = "cubic-vs-newreno/newreno",
+        .desc = "the same with NewReno (RFC 5681, 6582): cwnd halves and climbs back one segment per round trip",
+        .features = "default",
+        .cc = "newreno",
+        .rate_bps = 100000000u,
+        .delay = USTACK_MS(100),
+        .c2s = KB(8192),
+        .rules = {{RULE_DROP, 150u * SEG_TS, 1, 0, 0}},
+        .nrules = 1,
     },
 };
 #define NSCENARIOS (sizeof scenarios / sizeof scenarios[0])
@@ -168,6 +269,7 @@ struct path_log {
     uint32_t len;
     unsigned xmit;   /* which transmission of it */
     unsigned hold;
+    ustack_time_t delay;
 };
 
 struct path {
@@ -188,7 +290,7 @@ struct path {
     ustack_time_t held_until;
     struct path_log log[16];
     unsigned nlog;
-    uint64_t dropped, held_frames;
+    uint64_t dropped, held_frames, delayed_frames;
 };
 
 static struct path *path_of(struct ustack_link *l) { return (struct path *)l; }
@@ -211,14 +313,24 @@ static void path_flush(struct path *p, ustack_time_t now)
     }
 }
 
+/* Queues a frame in the order of its due time, after those due at the same
+ * time (so in sending order but for a delayed one). */
 static void path_append(struct path *p, struct pframe *f)
 {
     f->next = NULL;
-    if (p->tail)
-        p->tail->next = f;
-    else
-        p->head = f;
-    p->tail = f;
+    if (!p->tail || p->tail->due <= f->due) {
+        if (p->tail)
+            p->tail->next = f;
+        else
+            p->head = f;
+        p->tail = f;
+        return;
+    }
+    struct pframe **pp = &p->head;
+    while ((*pp)->due <= f->due)
+        pp = &(*pp)->next;
+    f->next = *pp;
+    *pp = f;
 }
 
 /* The stream offset range of a TCP segment with data or a FIN in `frame`;
@@ -255,7 +367,7 @@ static void path_note(struct path *p, ustack_time_t now, const struct rule *r, u
                       unsigned xmit)
 {
     if (p->nlog < sizeof p->log / sizeof p->log[0])
-        p->log[p->nlog++] = (struct path_log){now, r->kind, off, len, xmit, r->hold};
+        p->log[p->nlog++] = (struct path_log){now, r->kind, off, len, xmit, r->hold, r->delay};
 }
 
 static int path_send(struct ustack_link *l, ustack_time_t now, const uint8_t *frame, size_t len)
@@ -265,6 +377,7 @@ static int path_send(struct ustack_link *l, ustack_time_t now, const uint8_t *fr
     l->tx_frames++;
     l->tx_bytes += len;
     const struct rule *hold = NULL;
+    ustack_time_t extra = 0;
     uint64_t off;
     uint32_t dlen;
     if (p->nrules && path_segment(p, frame, len, &off, &dlen)) {
@@ -280,7 +393,9 @@ static int path_send(struct ustack_link *l, ustack_time_t now, const uint8_t *fr
                 p->dropped++;
                 return 0; /* lost on the way, as on a wire: the stack sees success */
             }
-            if (!p->held)
+            if (r->kind == RULE_DELAY)
+                extra += r->delay;
+            else if (!p->held)
                 hold = r;
         }
     }
@@ -294,7 +409,9 @@ static int path_send(struct ustack_link *l, ustack_time_t now, const uint8_t *fr
     ustack_time_t start = p->wire_free > now ? p->wire_free : now;
     ustack_time_t ser = p->rate_bps ? ((uint64_t)(len + 20) * 8u * 1000000u + p->rate_bps - 1) / p->rate_bps : 0;
     p->wire_free = start + ser;
-    f->due = p->wire_free + p->delay;
+    f->due = p->wire_free + p->delay + extra;
+    if (extra)
+        p->delayed_frames++;
     if (hold) {
         p->held = f;
         p->held_left = hold->hold;
@@ -382,12 +499,19 @@ static struct ustack_link *path_wrap(void *ctx, struct ustack_link *inner)
 
 /* ------------------------------------------------------------ the trace */
 
-enum { WHY_RTO, WHY_FAST, WHY_OTHER, NWHY };
+enum { WHY_RTO, WHY_FAST, WHY_SACK, WHY_TLP, WHY_OTHER, NWHY };
+static const char *const why_names[NWHY] = {"rto", "fast_retransmit", "sack", "tlp", "other"};
+
+/* Loss detection and recovery events (tcp_recovery.c), counted for the summary. */
+static const char *const rec_names[] = {"recovery_start", "partial_ack", "limited_transmit", "mark_lost", "sack_lost",
+                                        "rack_lost", "dsack", "tlp", "tlp_recovery", "spurious_rto", "undo"};
+#define NREC (sizeof rec_names / sizeof rec_names[0])
 
 /* What one stack's trace said, for the summary. */
 struct tstats {
     const char *node;
     uint64_t events, seg_out, seg_in, data_segs, data_bytes, rexmit[NWHY], rto_fired, max_backoff;
+    uint64_t rec[NREC];
     uint64_t dupacks, persist, window_updates, zero_windows, challenge, drops, states, cwnd_events;
     uint64_t rtt_samples, rtt_min, rtt_max, srtt, rttvar, rto;
     int64_t cwnd, ssthresh, max_cwnd, min_ssthresh;
@@ -428,6 +552,9 @@ static void on_trace(void *ctx, const struct ustack_trace_event *ev)
     if (!s->events++)
         s->first = ev->time;
     s->last = ev->time;
+    for (unsigned k = 0; k < NREC; k++)
+        if (!strcmp(name, rec_names[k]))
+            s->rec[k]++;
     if (!strcmp(name, "seg_out")) {
         s->seg_out++;
         int64_t len = ev_int(ev, "len");
@@ -439,7 +566,10 @@ static void on_trace(void *ctx, const struct ustack_trace_event *ev)
         s->seg_in++;
     } else if (!strcmp(name, "retransmit")) {
         const char *why = ev_str(ev, "why");
-        s->rexmit[!strcmp(why, "rto") ? WHY_RTO : !strcmp(why, "fast_retransmit") ? WHY_FAST : WHY_OTHER]++;
+        unsigned w = 0;
+        while (w < WHY_OTHER && strcmp(why, why_names[w]))
+            w++;
+        s->rexmit[w]++;
     } else if (!strcmp(name, "rto_fired")) {
         s->rto_fired++;
         uint64_t b = (uint64_t)ev_int(ev, "backoff");
@@ -504,6 +634,9 @@ struct run {
     struct end e[2];
     bool failed, over;
     char why[512];
+    const char *features_spec, *cc;
+    char features_desc[160];
+    bool ts_on;
     ustack_time_t wakeup, until, t_connect;
     unsigned cport; /* the client's ephemeral port */
     uint8_t buf[CHUNK];
@@ -521,14 +654,26 @@ static void fail(struct run *r, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The chargen stream repeats every 95 lines of 74 bytes: a copy of its
+ * start one period longer than a chunk holds any chunk of it (filling a chunk
+ * for every attempt to send would cost more than the whole simulation). */
+#define CHARGEN_PERIOD (95u * 74u)
+static uint8_t chargen_copy[CHUNK + CHARGEN_PERIOD];
+
+static const uint8_t *chargen_at(uint64_t off)
+{
+    if (!chargen_copy[0])
+        chargen_fill(chargen_copy, sizeof chargen_copy, 0);
+    return chargen_copy + off % CHARGEN_PERIOD;
+}
+
 static void end_send(struct run *r, struct end *e)
 {
     while (e->tx_done < e->tx_total) {
         size_t n = e->tx_total - e->tx_done;
         if (n > CHUNK)
             n = CHUNK;
-        chargen_fill(r->buf, n, e->tx_done);
-        ssize_t w = us_send(e->st, e->fd, r->buf, n, 0);
+        ssize_t w = us_send(e->st, e->fd, chargen_at(e->tx_done), n, 0);
         if (w < 0) {
             if (errno != EAGAIN)
                 fail(r, "%s: send: %s", e->name, strerror(errno));
@@ -698,9 +843,12 @@ static void print_path_log(FILE *f, const struct path *p)
     for (unsigned i = 0; i < p->nlog; i++) {
         const struct path_log *l = &p->log[i];
         fprintf(f, "  at %.3f s %s's segment of bytes %" PRIu64 "..%" PRIu64 " (transmission %u): %s", ms(l->t - T_START) / 1e3,
-                p->node, l->off, l->off + l->len - 1, l->xmit, l->kind == RULE_DROP ? "dropped" : "held back");
+                p->node, l->off, l->off + l->len - 1, l->xmit,
+                l->kind == RULE_DROP ? "dropped" : l->kind == RULE_HOLD ? "held back" : "delayed");
         if (l->kind == RULE_HOLD)
             fprintf(f, " behind the next %u frames", l->hold);
+        if (l->kind == RULE_DELAY)
+            fprintf(f, " by %.1f ms more than the others", ms(l->delay));
         fprintf(f, "\n");
     }
 }
@@ -712,11 +860,14 @@ static void write_summary(FILE *f, const struct run *r)
     const struct end *cl = &r->e[0], *sv = &r->e[1];
     fprintf(f, "scenario      %s (seed %" PRIu64 ")\n", sc->name, r->seed);
     fprintf(f, "what          %s\n", sc->desc);
-    fprintf(f, "path          %u Mbit/s and %.0f ms each way (RTT %.0f ms), MTU %u (MSS %u)", PATH_RATE_BPS / 1000000u,
-            ms(PATH_DELAY_US), 2 * ms(PATH_DELAY_US), MTU, MSS);
+    fprintf(f, "path          %" PRIu64 " Mbit/s and %.0f ms each way (RTT %.0f ms), MTU %u (MSS %u)",
+            r->path[0].rate_bps / 1000000u, ms(r->path[0].delay), 2 * ms(r->path[0].delay), MTU, MSS);
     if (sc->loss > 0)
         fprintf(f, ", %.0f%% random loss each way", sc->loss * 100);
     fprintf(f, "\n");
+    fprintf(f, "tcp           both stacks: features %s (%s), congestion control %s%s\n", r->features_desc,
+            r->features_spec, r->cc,
+            r->ts_on ? "; the timestamp option leaves 1448 bytes of data in a full segment" : "");
     fprintf(f, "hosts         client %s (the data sender), server %s:%u", CLIENT_IP, SERVER_IP, PORT);
     if (sc->srv_rcvbuf)
         fprintf(f, ", server receive buffer %d bytes", sc->srv_rcvbuf * 2);
@@ -744,10 +895,23 @@ static void write_summary(FILE *f, const struct run *r)
         fprintf(f, "%-13s %" PRIu64 " segments sent (%" PRIu64 " with data, %" PRIu64 " data bytes), %" PRIu64 " received\n",
                 i ? "server" : "client", t->seg_out, t->data_segs, t->data_bytes, t->seg_in);
     }
-    fprintf(f, "retransmits   %" PRIu64 " by the client (rto %" PRIu64 ", fast_retransmit %" PRIu64 ", other %" PRIu64
-               "), %" PRIu64 " by the server\n",
-            c->rexmit[WHY_RTO] + c->rexmit[WHY_FAST] + c->rexmit[WHY_OTHER], c->rexmit[WHY_RTO], c->rexmit[WHY_FAST],
-            c->rexmit[WHY_OTHER], s->rexmit[WHY_RTO] + s->rexmit[WHY_FAST] + s->rexmit[WHY_OTHER]);
+    uint64_t nc = 0, ns = 0;
+    for (int w = 0; w < NWHY; w++)
+        nc += c->rexmit[w], ns += s->rexmit[w];
+    fprintf(f, "retransmits   %" PRIu64 " by the client (rto %" PRIu64 ", fast_retransmit %" PRIu64, nc, c->rexmit[WHY_RTO],
+            c->rexmit[WHY_FAST]);
+    for (int w = WHY_SACK; w < WHY_OTHER; w++) /* only where they can occur */
+        if (c->rexmit[w])
+            fprintf(f, ", %s %" PRIu64, why_names[w], c->rexmit[w]);
+    fprintf(f, ", other %" PRIu64 "), %" PRIu64 " by the server\n", c->rexmit[WHY_OTHER], ns);
+    bool any = false;
+    for (unsigned k = 0; k < NREC; k++)
+        if (c->rec[k]) {
+            fprintf(f, "%s%s %" PRIu64, any ? ", " : "recovery      client events: ", rec_names[k], c->rec[k]);
+            any = true;
+        }
+    if (any)
+        fprintf(f, "\n");
     fprintf(f, "rto expiries  %" PRIu64 " (largest backoff %" PRIu64 ") at the client, %" PRIu64 " at the server\n",
             c->rto_fired, c->max_backoff, s->rto_fired);
     fprintf(f, "dupacks       %" PRIu64 " duplicate ACKs reached the client\n", c->dupacks);
@@ -772,9 +936,12 @@ static void write_summary(FILE *f, const struct run *r)
                 ustack_link_fault_stats(ustack_sim_fault_link(r->sim, n), d, &fs[n][d]);
             fdrop += fs[n][d].dropped;
         }
-    fprintf(f, "impairments   %" PRIu64 " frames dropped by the scripted rules, %" PRIu64 " held back; %" PRIu64
-               " dropped at random (client's out %" PRIu64 ", server's out %" PRIu64 ")\n",
-            r->path[0].dropped + r->path[1].dropped, r->path[0].held_frames + r->path[1].held_frames, fdrop,
+    uint64_t delayed = r->path[0].delayed_frames + r->path[1].delayed_frames;
+    fprintf(f, "impairments   %" PRIu64 " frames dropped by the scripted rules, %" PRIu64 " held back",
+            r->path[0].dropped + r->path[1].dropped, r->path[0].held_frames + r->path[1].held_frames);
+    if (delayed)
+        fprintf(f, ", %" PRIu64 " delayed", delayed);
+    fprintf(f, "; %" PRIu64 " dropped at random (client's out %" PRIu64 ", server's out %" PRIu64 ")\n", fdrop,
             fs[0][1].dropped, fs[1][1].dropped);
     print_path_log(f, &r->path[0]);
     print_path_log(f, &r->path[1]);
@@ -797,13 +964,42 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ustack-study SCENARIO [--seed N] [-o DIR] [-q]\n"
                "       ustack-study --list\n"
+               "       ustack-study --parts GROUP\n"
                "Runs a TCP scenario between two simulated stacks and writes DIR/trace.jsonl (both\n"
                "stacks' TCP events), DIR/capture.pcap (the client's frames), DIR/capture-server.pcap\n"
                "and DIR/summary.txt. DIR defaults to build/study/SCENARIO; the seed to 1.\n"
+               "A group (NAME/PART below) runs every part into DIR/PART and compares them in\n"
+               "DIR/summary.txt; --parts GROUP lists its parts. Status 77: the build lacks what\n"
+               "the scenario needs (a congestion control).\n"
                "Scenarios:\n");
     for (size_t i = 0; i < NSCENARIOS; i++)
         fprintf(f, "  %-22s %s\n", scenarios[i].name, scenarios[i].desc);
 }
+
+/* Length of the group part of a name ("sack-recovery" of "sack-recovery/sack"). */
+static int group_len(const char *name)
+{
+    const char *slash = strchr(name, '/');
+    return slash ? (int)(slash - name) : (int)strlen(name);
+}
+
+static bool same_group(const char *a, const char *b)
+{
+    return group_len(a) == group_len(b) && !strncmp(a, b, (size_t)group_len(a));
+}
+
+/* What the comparison of a group's parts shows. */
+struct part_result {
+    const char *name;
+    bool ok;
+    double duration, mbps;
+    uint64_t rexmit, rto_fired, recoveries;
+};
+
+#define EXIT_UNAVAILABLE 77 /* a part needs what this build lacks (as automake's SKIP) */
+
+static int run_scenario(const struct scenario *sc, uint64_t seed, const char *dir, bool quiet,
+                        struct part_result *res);
 
 int main(int argc, char **argv)
 {
@@ -826,7 +1022,16 @@ int main(int argc, char **argv)
             quiet = true;
         } else if (!strcmp(a, "--list")) {
             for (size_t k = 0; k < NSCENARIOS; k++)
-                printf("%s\n", scenarios[k].name);
+                if (!k || !same_group(scenarios[k].name, scenarios[k - 1].name))
+                    printf("%.*s\n", group_len(scenarios[k].name), scenarios[k].name);
+            return 0;
+        } else if (!strcmp(a, "--parts") && i + 1 < argc) {
+            /* The parts of a group, in order (nothing for a single scenario). */
+            const char *g = argv[++i];
+            for (size_t k = 0; k < NSCENARIOS; k++)
+                if (strchr(scenarios[k].name, '/') && group_len(scenarios[k].name) == (int)strlen(g) &&
+                    same_group(scenarios[k].name, g))
+                    printf("%s\n", scenarios[k].name + strlen(g) + 1);
             return 0;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
@@ -838,11 +1043,15 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    const struct scenario *sc = NULL;
+    /* NAME is a scenario, or a group: every "NAME/PART". */
+    const struct scenario *first = NULL;
     for (size_t k = 0; name && k < NSCENARIOS; k++)
-        if (!strcmp(scenarios[k].name, name))
-            sc = &scenarios[k];
-    if (!sc) {
+        if (!strcmp(scenarios[k].name, name) ||
+            (group_len(scenarios[k].name) == (int)strlen(name) && same_group(scenarios[k].name, name))) {
+            if (!first)
+                first = &scenarios[k];
+        }
+    if (!first) {
         if (name)
             fprintf(stderr, "ustack-study: no scenario '%s'\n", name);
         usage(stderr);
@@ -850,9 +1059,66 @@ int main(int argc, char **argv)
     }
     char defdir[256];
     if (!dir) {
-        snprintf(defdir, sizeof defdir, "build/study/%s", sc->name);
+        snprintf(defdir, sizeof defdir, "build/study/%s", name);
         dir = defdir;
     }
+    if (mkdirs(dir) != 0) {
+        fprintf(stderr, "ustack-study: cannot create %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    bool group = strchr(first->name, '/') && !strchr(name, '/');
+    if (!group)
+        return run_scenario(first, seed, dir, quiet, NULL);
+
+    /* A group: each part in DIR/PART, then the comparison in DIR/summary.txt. */
+    struct part_result res[8];
+    int rc = 0;
+    size_t n = 0;
+    for (size_t k = 0; k < NSCENARIOS && n < sizeof res / sizeof res[0]; k++) {
+        const struct scenario *sc = &scenarios[k];
+        if (!same_group(sc->name, name))
+            continue;
+        char sub[4200];
+        snprintf(sub, sizeof sub, "%s/%s", dir, sc->name + group_len(sc->name) + 1);
+        if (!quiet)
+            printf("==== %s (in %s)\n", sc->name, sub);
+        int prc = run_scenario(sc, seed, sub, quiet, &res[n]);
+        if (prc == EXIT_UNAVAILABLE)
+            return prc;
+        if (prc)
+            rc = prc;
+        n++;
+        if (!quiet)
+            printf("\n");
+    }
+    char p_sum[4200];
+    snprintf(p_sum, sizeof p_sum, "%s/summary.txt", dir);
+    FILE *sf = fopen(p_sum, "w");
+    if (!sf) {
+        fprintf(stderr, "ustack-study: cannot write %s: %s\n", p_sum, strerror(errno));
+        return 1;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *f = pass ? stdout : sf;
+        if (pass && quiet)
+            break;
+        fprintf(f, "scenario      %s (seed %" PRIu64 "): %zu runs, each in its directory\n", name, seed, n);
+        for (size_t k = 0; k < n; k++)
+            fprintf(f, "%-13s %s: %.3f s to the last byte (%.2f Mbit/s of data), %" PRIu64 " retransmissions, %" PRIu64
+                       " recoveries, %" PRIu64 " RTO expiries\n",
+                    res[k].name + group_len(res[k].name) + 1, res[k].ok ? "ok" : "FAILED", res[k].duration, res[k].mbps,
+                    res[k].rexmit, res[k].recoveries, res[k].rto_fired);
+    }
+    fclose(sf);
+    return rc;
+}
+
+/* One run: DIR/{trace.jsonl,capture.pcap,capture-server.pcap,summary.txt}.
+ * Returns 0, 1 on failure, EXIT_UNAVAILABLE if the build lacks what the
+ * scenario needs (a congestion control). */
+static int run_scenario(const struct scenario *sc, uint64_t seed, const char *dir, bool quiet,
+                        struct part_result *res)
+{
     if (mkdirs(dir) != 0) {
         fprintf(stderr, "ustack-study: cannot create %s: %s\n", dir, strerror(errno));
         return 1;
@@ -865,6 +1131,7 @@ int main(int argc, char **argv)
 
     static struct run run;
     struct run *r = &run;
+    memset(r, 0, sizeof *r); /* a group runs its parts one after the other */
     r->sc = sc;
     r->seed = seed;
     r->listener = -1;
@@ -879,8 +1146,8 @@ int main(int argc, char **argv)
         r->tr[i].s.min_ssthresh = -1;
         r->tr[i].s.ssthresh = -1;
         r->path[i].node = i ? "server" : "client";
-        r->path[i].rate_bps = PATH_RATE_BPS;
-        r->path[i].delay = PATH_DELAY_US;
+        r->path[i].rate_bps = sc->rate_bps ? sc->rate_bps : PATH_RATE_BPS;
+        r->path[i].delay = sc->delay ? sc->delay : PATH_DELAY_US;
     }
     memcpy(r->path[0].rules, sc->rules, sizeof sc->rules);
     r->path[0].nrules = sc->nrules;
@@ -894,6 +1161,22 @@ int main(int argc, char **argv)
     ustack_config_default(&cfg);
     cfg.mtu = MTU;
     cfg.arp_gratuitous = 0; /* no announcements: the captures start with the ARP exchange */
+    r->features_spec = sc->features ? sc->features : "none";
+    r->cc = sc->cc ? sc->cc : "newreno";
+    if (ustack_tcp_features_parse(r->features_spec, &cfg.tcp_features) != 0) {
+        fprintf(stderr, "ustack-study: %s: bad feature list '%s'\n", sc->name, r->features_spec);
+        return 1;
+    }
+    size_t fl = 0;
+    r->features_desc[0] = 0;
+    for (unsigned bit = 1; bit; bit <<= 1)
+        if ((cfg.tcp_features & bit) && ustack_tcp_feature_name(bit))
+            fl += (size_t)snprintf(r->features_desc + fl, fl < sizeof r->features_desc ? sizeof r->features_desc - fl : 0,
+                                   "%s%s", fl ? " " : "", ustack_tcp_feature_name(bit));
+    if (!cfg.tcp_features)
+        snprintf(r->features_desc, sizeof r->features_desc, "none");
+    snprintf(cfg.tcp_congestion, sizeof cfg.tcp_congestion, "%s", r->cc);
+    r->ts_on = cfg.tcp_features & USTACK_TCPF_TIMESTAMPS;
     struct ustack_fault_config fault;
     memset(&fault, 0, sizeof fault);
     fault.out.drop = sc->loss; /* seed 0: derived from the simulation's seed and the node */
@@ -908,6 +1191,15 @@ int main(int argc, char **argv)
             .pcap_time_offset_us = 0,
         };
         r->st[i] = ustack_sim_add_node(r->sim, &cfg, &o);
+        if (!r->st[i] && errno == EINVAL && i == 0) {
+            /* The configuration is the only thing that can be invalid: the
+             * congestion control is not in this build (CUBIC before it is). */
+            printf("ustack-study: %s: %s not available in this build (congestion control '%s' unknown to"
+                   " ustack_create)\n", sc->name, r->cc, r->cc);
+            fclose(tf);
+            ustack_sim_free(r->sim);
+            return EXIT_UNAVAILABLE;
+        }
         if (!r->st[i]) {
             fprintf(stderr, "ustack-study: cannot add a stack (%s): %s\n", pcaps[i], strerror(errno));
             return 1;
@@ -975,6 +1267,17 @@ int main(int argc, char **argv)
     }
     write_summary(sf, r);
     fclose(sf);
+    if (res) {
+        const struct tstats *c = &r->tr[0].s;
+        ustack_time_t t_data = r->e[1].t_rx_done > r->e[0].t_rx_done ? r->e[1].t_rx_done : r->e[0].t_rx_done;
+        *res = (struct part_result){.name = sc->name, .ok = !r->failed, .rto_fired = c->rto_fired, .recoveries = c->rec[0]};
+        for (int w = 0; w < NWHY; w++)
+            res->rexmit += c->rexmit[w];
+        if (t_data > r->t_connect) {
+            res->duration = (double)(t_data - r->t_connect) / 1e6;
+            res->mbps = (double)sc->c2s * 8 / res->duration / 1e6;
+        }
+    }
     if (!quiet)
         write_summary(stdout, r);
     ustack_sim_free(r->sim); /* closes the links: the captures are complete */

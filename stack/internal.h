@@ -38,7 +38,13 @@
     X(tcp_keepalive_probes) X(tcp_timeout) X(tcp_active_opens) X(tcp_passive_opens) \
     X(tcp_established) X(tcp_conn_reset) X(tcp_conn_refused) X(tcp_aborts)         \
     X(tcp_timewait_expired) X(tcp_timewait_reopen) X(tcp_fin_wait2_timeout)        \
-    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited)
+    X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited) \
+    X(tcp_drop_paws) X(tcp_paws_idle_reset) X(tcp_rx_sack_blocks) X(tcp_rx_dsack) X(tcp_tx_sack_blocks)  \
+    X(tcp_tx_dsack) X(tcp_sack_marked_lost) X(tcp_rack_marked_lost) X(tcp_dupack_marked_lost)           \
+    X(tcp_rto_marked_lost) X(tcp_rack_timeouts) X(tcp_recoveries) X(tcp_sack_recoveries)                 \
+    X(tcp_newreno_partial_acks) X(tcp_limited_transmit) X(tcp_tlp_probes) X(tcp_tlp_new_data)            \
+    X(tcp_tlp_recoveries) X(tcp_spurious_rto) X(tcp_spurious_fast_rexmit) X(tcp_ecn_ce_rx) X(tcp_ecn_reductions) X(tcp_undo_dsack) X(tcp_sack_reneging)                     \
+    X(tcp_rcvbuf_grown) X(tcp_sndbuf_grown) X(tcp_rtt_ts_samples) X(tcp_drop_bad_sack)
 
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
@@ -235,6 +241,9 @@ void ipv4_input(struct ustack *st, struct pbuf *pb);
  * to ARP. Consumes pb. Returns 0 or -errno (-ENETUNREACH, -EMSGSIZE, -ENOMEM). */
 int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst,
                 uint8_t ttl, bool df);
+/* The same with a TOS byte (its low two bits are the ECN field, RFC 3168). */
+int ipv4_output_tos(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst,
+                    uint8_t ttl, bool df, uint8_t tos);
 /* Sends a datagram whose IP header is already in pb (IP_HDRINCL); the header
  * has been checked by the caller. Consumes pb. */
 int ipv4_output_hdrincl(struct ustack *st, struct pbuf *pb);

@@ -163,6 +163,12 @@ static int ipv4_send_datagram(struct ustack *st, struct pbuf *pb, uint32_t dst, 
 int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst, uint8_t ttl,
                 bool df)
 {
+    return ipv4_output_tos(st, pb, proto, src, dst, ttl, df, 0);
+}
+
+int ipv4_output_tos(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst, uint8_t ttl,
+                    bool df, uint8_t tos)
+{
     if (pb->len + IPV4_HDR_LEN > IPV4_MAX_LEN) {
         pbuf_free(st, pb);
         return -EMSGSIZE;
@@ -173,7 +179,7 @@ int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src,
         return -ENOMEM;
     }
     p[0] = 0x45;
-    p[1] = 0;
+    p[1] = tos;
     wr16(p + 2, (uint16_t)pb->len);
     wr16(p + 4, ipv4_next_id(st));
     wr16(p + 6, df ? IPV4_FLAG_DF : 0);

@@ -35,7 +35,7 @@ void tcp_config_default(struct tcp_config *c)
     c->keepidle_us = USTACK_SEC(7200);
     c->keepintvl_us = USTACK_SEC(75);
     c->keepcnt = 9;
-    c->cc = &tcp_cc_newreno;
+    c->cc = &tcp_cc_cubic;
     c->features = USTACK_TCPF_DEFAULT;
     c->rcvbuf_max = 4u << 20;
     c->sndbuf_max = 4u << 20;
@@ -44,7 +44,7 @@ void tcp_config_default(struct tcp_config *c)
 
 const struct tcp_cc_ops *tcp_cc_find(const char *name)
 {
-    static const struct tcp_cc_ops *const all[] = {&tcp_cc_newreno};
+    static const struct tcp_cc_ops *const all[] = {&tcp_cc_cubic, &tcp_cc_newreno};
     if (strcmp(name, "reno") == 0)
         name = "newreno"; /* Linux's name for the same algorithm */
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
@@ -54,7 +54,7 @@ const struct tcp_cc_ops *tcp_cc_find(const char *name)
 }
 
 static const char *const tcp_feature_names[] = {
-    "wscale", "timestamps", "sack", "dsack", "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune",
+    "wscale", "timestamps", "sack", "dsack", "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn",
 };
 
 const char *ustack_tcp_feature_name(unsigned bit)
@@ -152,6 +152,23 @@ void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n)
     size_t first = n < r->cap - pos ? n : r->cap - pos;
     memcpy(dst, r->buf + pos, first);
     memcpy(dst + first, r->buf, n - first);
+}
+
+int tcp_ring_grow(struct tcp_ring *r, size_t cap, size_t keep)
+{
+    if (!r->buf || cap <= r->cap)
+        return 0;
+    uint8_t *n = malloc(cap);
+    if (!n)
+        return -ENOMEM;
+    if (keep > r->cap)
+        keep = r->cap;
+    tcp_ring_peek(r, 0, n, keep);
+    free(r->buf);
+    r->buf = n;
+    r->cap = cap;
+    r->head = 0;
+    return 0;
 }
 
 void tcp_ring_consume(struct tcp_ring *r, size_t n)
@@ -262,6 +279,10 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     tcb->features = c->features;
     tcb->sndbuf_cap = c->sndbuf;
     tcb->rcvbuf_cap = c->rcvbuf;
+    tcb->sndbuf_max = c->sndbuf_max > c->sndbuf ? c->sndbuf_max : c->sndbuf;
+    tcb->rcvbuf_max = c->rcvbuf_max > c->rcvbuf ? c->rcvbuf_max : c->rcvbuf;
+    tcb->ts_offset = (uint32_t)ustack_random(ts->st);
+    tcb->rack_reo_wnd_mult = 1;
     tcb->keepidle_us = c->keepidle_us;
     tcb->keepintvl_us = c->keepintvl_us;
     tcb->keepcnt = c->keepcnt;
@@ -655,6 +676,7 @@ ssize_t tcp_read(struct tcp_stack *ts, struct tcb *tcb, void *buf, size_t len)
         size_t n = len < avail ? len : avail;
         tcp_ring_peek(&tcb->rcvq, 0, buf, n);
         tcp_ring_consume(&tcb->rcvq, n);
+        tcp_rcvbuf_autotune(tcb, n);
         tcp_window_update(tcb);
         return (ssize_t)n;
     }
@@ -800,10 +822,14 @@ int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf)
 {
     if (tcb->sndq.buf || tcb->rcvq.buf)
         return -EISCONN;
-    if (sndbuf)
-        tcb->sndbuf_cap = sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : sndbuf;
-    if (rcvbuf)
-        tcb->rcvbuf_cap = rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : rcvbuf;
+    if (sndbuf) {
+        tcb->sndbuf_cap = tcb->sndbuf_max = sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : sndbuf;
+        tcb->tflags |= TF_SNDBUF_LOCK;
+    }
+    if (rcvbuf) {
+        tcb->rcvbuf_cap = tcb->rcvbuf_max = rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : rcvbuf;
+        tcb->tflags |= TF_RCVBUF_LOCK;
+    }
     return 0;
 }
 
@@ -822,6 +848,62 @@ void tcp_set_cc(struct tcb *tcb, const struct tcp_cc_ops *cc)
     tcb->cc = cc;
     memset(tcb->cc_priv, 0, sizeof tcb->cc_priv);
     tcb->cc_bytes_acked = 0;
+}
+
+/* Receive buffer autotuning, after Linux's dynamic right-sizing: once per
+ * receiver RTT, the buffer grows to four times what the application read in
+ * that RTT (twice the bandwidth-delay product, twice again for a sender in
+ * slow start), up to rcvbuf_max. The window scale chosen at the SYN covers
+ * rcvbuf_max. */
+void tcp_rcvbuf_autotune(struct tcb *tcb, size_t copied)
+{
+    struct ustack *st = tcb->ts->st;
+    if (!tcp_feature(tcb, USTACK_TCPF_AUTOTUNE) || (tcb->tflags & TF_RCVBUF_LOCK) ||
+        tcb->rcvbuf_cap >= tcb->rcvbuf_max)
+        return;
+    ustack_time_t rtt = tcb->rcv_rtt_us ? tcb->rcv_rtt_us : tcb->srtt;
+    tcb->rcv_copied += copied;
+    if (!rtt) {
+        tcb->rcv_space_time = st->now;
+        return;
+    }
+    if (st->now - tcb->rcv_space_time < rtt)
+        return;
+    size_t want = 4 * tcb->rcv_copied;
+    tcb->rcv_copied = 0;
+    tcb->rcv_space_time = st->now;
+    if (want <= tcb->rcvbuf_cap)
+        return;
+    if (want > tcb->rcvbuf_max)
+        want = tcb->rcvbuf_max;
+    /* The ring holds out-of-order bytes at their offsets: keep all of it. */
+    if (tcp_ring_grow(&tcb->rcvq, want, tcb->rcvq.cap) < 0)
+        return;
+    if (tcp_traced(tcb))
+        tcp_trace_event(tcb, "rcvbuf", "bytes", (int64_t)want, "old", (int64_t)tcb->rcvbuf_cap);
+    tcb->rcvbuf_cap = want;
+    TCOUNT(tcb->ts, tcp_rcvbuf_grown);
+}
+
+/* Send buffer autotuning (as Linux's tcp_sndbuf_expand): room for twice
+ * the congestion window, so a growing window never waits for the
+ * application's next write, up to sndbuf_max. */
+void tcp_sndbuf_autotune(struct tcb *tcb)
+{
+    if (!tcp_feature(tcb, USTACK_TCPF_AUTOTUNE) || (tcb->tflags & TF_SNDBUF_LOCK) ||
+        tcb->sndbuf_cap >= tcb->sndbuf_max || !tcb->sndq.buf)
+        return;
+    size_t want = 2 * (size_t)tcb->cwnd;
+    if (want <= tcb->sndbuf_cap || tcb->sndq.len < tcb->sndbuf_cap / 2)
+        return;
+    want = want < 2 * tcb->sndbuf_cap ? 2 * tcb->sndbuf_cap : want;
+    if (want > tcb->sndbuf_max)
+        want = tcb->sndbuf_max;
+    if (tcp_ring_grow(&tcb->sndq, want, tcb->sndq.len) < 0)
+        return;
+    tcb->sndbuf_cap = want;
+    TCOUNT(tcb->ts, tcp_sndbuf_grown);
+    tcp_notify(tcb, TCP_EV_WRITABLE);
 }
 
 size_t tcp_readable_bytes(const struct tcb *tcb) { return tcb->rcvq.len; }

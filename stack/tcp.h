@@ -7,9 +7,12 @@
  * st->now) and never makes a system call.
  *
  * Files: tcp.c (per-stack state, TCB life cycle, the API below), tcp_input.c
- * (parsing, SEGMENT ARRIVES), tcp_output.c (building and
- * sending segments, ISN), tcp_timer.c (every timer), tcp_cc_newreno.c and tcp_cc_cubic.c
- * (congestion control behind struct tcp_cc_ops), tcp_seq.h (sequence space).
+ * (parsing, SEGMENT ARRIVES), tcp_output.c (building and sending segments,
+ * options, ISN), tcp_recovery.c (loss detection and recovery on the
+ * retransmission queue: SACK, RACK-TLP, PRR, NewReno, undo), tcp_timer.c
+ * (every timer, RTT estimation), tcp_cc_newreno.c and tcp_cc_cubic.c
+ * (congestion control behind struct tcp_cc_ops; CUBIC is the default),
+ * tcp_trace.c (trace events), tcp_seq.h (sequence space).
  */
 #ifndef USTACK_TCP_H
 #define USTACK_TCP_H
@@ -44,7 +47,11 @@
 #define TCP_OPT_TIMESTAMP 8
 
 #define TCP_DEFAULT_MSS 536      /* RFC 9293 3.7.1: assumed when the peer sends no MSS option */
-#define TCP_MAX_WINDOW 65535u    /* no window scaling yet (issue 5: RFC 7323) */
+#define TCP_MAX_WINDOW 65535u    /* the window field; larger windows need RFC 7323 scaling */
+#define TCP_MAX_WSCALE 14        /* RFC 7323 2.3 */
+#define TCP_TS_OPT_LEN 12        /* NOP, NOP, kind 8 (10 bytes): on every segment once negotiated */
+#define TCP_MAX_SACK_BLOCKS 4    /* RFC 2018 3: 4 fit in 40 bytes of options, 3 with timestamps */
+#define TCP_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* RFC 7323 5.5: ts_recent invalid after 24 days */
 
 /* A segment parsed once (RFC 9293 3.1) into host order; the state machine
  * works on this and never on raw bytes. */
@@ -58,11 +65,14 @@ struct tcp_seg {
     /* Options seen (RFC 9293 3.2, RFC 7323, RFC 2018). */
     bool has_mss;
     uint16_t mss;
-    bool has_wscale;        /* parsed, not yet negotiated (issue 5) */
+    bool has_wscale;
     uint8_t wscale;
-    bool sack_permitted;    /* parsed, not yet negotiated (issue 5) */
-    bool has_ts;            /* parsed, not yet used (issue 5) */
+    bool sack_permitted;
+    bool has_ts;
     uint32_t ts_val, ts_ecr;
+    uint8_t ecn;            /* the IP header's ECN field (RFC 3168 5): 3 is CE */
+    uint8_t nsack;          /* SACK blocks (RFC 2018), as received */
+    uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
     const uint8_t *data;    /* payload, inside the input pbuf */
     uint32_t len;           /* payload bytes (after trimming to the window) */
     uint32_t wire_len;      /* payload bytes as received */
@@ -153,7 +163,7 @@ struct tcp_ring {
  * RCV.NXT. The ranges are kept sorted and disjoint; their number is bounded
  * by cfg.ooo_max_ranges and their bytes by the advertised window (which
  * never exceeds the ring's free space), so the queue has bounded memory.
- * These are also the SACK blocks of issue 5 (`seen` orders them by recency). */
+ * They are also the SACK blocks we send (`seen` orders them by recency). */
 struct tcp_ooo_range {
     uint32_t start, end;
     uint64_t seen;
@@ -163,22 +173,25 @@ struct tcp_ooo_range {
  * acknowledged, oldest first, in a ring of records. The bytes themselves stay
  * in the send ring. Per-segment flags are where SACK scoreboarding (RFC 6675)
  * and RACK (RFC 8985) will mark segments. */
-#define TCP_TXSEG_RETRANS 0x01 /* retransmitted at least once (Karn) */
-#define TCP_TXSEG_SACKED 0x02  /* issue 5 */
-#define TCP_TXSEG_LOST 0x04    /* issue 5 */
+#define TCP_TXSEG_RETRANS 0x01 /* the last transmission was a retransmission, still in flight (counted in retrans_out) */
+#define TCP_TXSEG_SACKED 0x02  /* the receiver holds it (RFC 2018) */
+#define TCP_TXSEG_LOST 0x04    /* deemed lost (RFC 6675 IsLost, RACK, RTO): to be retransmitted */
 #define TCP_TXSEG_SYN 0x08
 #define TCP_TXSEG_FIN 0x10
+#define TCP_TXSEG_EVER_RETRANS 0x20 /* retransmitted at least once (Karn) */
 struct tcp_txseg {
-    uint32_t seq, end;       /* sequence range, SYN/FIN included */
-    ustack_time_t sent_at;   /* last (re)transmission */
+    uint32_t seq, end;       /* sequence range, FIN included */
+    ustack_time_t sent_at;   /* last (re)transmission (RACK's xmit_ts) */
+    uint32_t tsval;          /* timestamp value it last carried */
     uint8_t flags;
     uint8_t xmits;
 };
 struct tcp_txq {
     struct tcp_txseg *segs;
     unsigned cap, head, len;
+    unsigned hint;           /* no retransmission candidate before this index */
 };
-#define TCP_TXQ_MAX 8192 /* records; beyond, new data is merged into the last record */
+#define TCP_TXQ_MAX 16384 /* records; when full, no new data is sent until ACKs free some */
 
 /* ------------------------------------------------- congestion control */
 
@@ -251,6 +264,22 @@ struct tcp_stack;
 #define TF_RTT_ACTIVE 0x0400 /* timing rtt_seq */
 #define TF_PERSIST 0x0800    /* the persist timer owns the send side */
 #define TF_LISTEN_CHILD 0x1000 /* created by a listener (passive open) */
+#define TF_WS_OK 0x4000      /* window scaling negotiated */
+#define TF_TS_OK 0x8000      /* timestamps negotiated */
+#define TF_SACK_OK 0x10000   /* SACK permitted by both */
+#define TF_LOSS 0x20000      /* RTO recovery: everything unSACKed below `recover` was marked lost */
+#define TF_PTO 0x40000       /* t_rexmt is armed as the TLP probe timeout */
+#define TF_TLP_OUT 0x80000   /* a probe is out: its episode ends at tlp_end_seq */
+#define TF_TLP_RETRANS 0x100000 /* the probe was a retransmission */
+#define TF_EIFEL 0x200000    /* an RTO's or fast retransmit's retransmission may yet prove spurious (rto_tsval) */
+#define TF_UNDO_OK 0x400000  /* prior_cwnd/prior_ssthresh hold the window before this episode (kept
+                              * after a fast recovery while its D-SACKs are due) */
+#define TF_RCVBUF_LOCK 0x800000 /* SO_RCVBUF set: no autotuning */
+#define TF_SNDBUF_LOCK 0x1000000 /* SO_SNDBUF set: no autotuning */
+#define TF_EIFEL_RTO 0x2000000 /* TF_EIFEL is about an RTO (else a fast retransmit) */
+#define TF_ECN_OK 0x4000000  /* ECN negotiated (RFC 3168 6.1.1) */
+#define TF_ECE_SEND 0x8000000 /* a CE mark came: ECE on our ACKs until the peer's CWR */
+#define TF_CWR_SEND 0x10000000 /* we reduced cwnd for an ECE: CWR on the next new data */
 
 struct tcb {
     struct tcp_stack *ts;
@@ -267,18 +296,20 @@ struct tcb {
     uint16_t lport, rport;
 
     /* Send sequence space (RFC 9293 3.3.1). snd_max is the highest sequence
-     * number sent: after an RTO snd_nxt goes back to snd_una (go-back-N) and
-     * climbs to snd_max again. */
+     * number sent. snd_nxt does not go back after an RTO: what is lost is
+     * marked in the retransmission queue and resent from there, so snd_nxt
+     * stays equal to snd_max, the next new byte. */
     uint32_t iss, snd_una, snd_nxt, snd_max;
     uint32_t snd_wnd, snd_wl1, snd_wl2;
     uint32_t max_sndwnd;           /* largest window the peer offered (SWS, RFC 5961) */
-    uint8_t snd_wscale;            /* issue 5; 0 */
+    uint8_t snd_wscale;            /* peer's window shift (RFC 7323), 0 unless negotiated */
     uint32_t snd_buf_seq;          /* sequence number of the first byte in sndq */
 
     /* Receive sequence space. rcv_adv is the right edge last advertised:
      * it never moves left (RFC 9293 3.8.6.2.2). */
     uint32_t irs, rcv_nxt, rcv_wnd, rcv_adv, rcv_up;
-    uint8_t rcv_wscale;            /* issue 5; 0 */
+    uint8_t rcv_wscale;            /* our window shift, 0 unless negotiated */
+    uint32_t last_ack_sent;        /* RCV.NXT in our last segment (RFC 7323 Last.ACK.sent) */
     uint32_t ooo_fin_seq;
 
     uint16_t mss;                  /* effective send MSS: min(peer's, ours) */
@@ -286,8 +317,21 @@ struct tcb {
     uint16_t rcv_mss;              /* estimate of the peer's segment size (delayed ACK) */
     uint32_t delack_bytes;         /* in-order bytes received since our last ACK */
 
-    /* Buffers (allocated when the connection can carry data). */
+    /* RFC 7323 timestamps. Our TSval is the stack's time in ms plus ts_offset. */
+    uint32_t ts_offset;
+    uint32_t ts_recent;            /* peer's latest TSval (TS.Recent) */
+    ustack_time_t ts_recent_age;   /* when it was stored; 0: none */
+
+    /* RFC 2018/2883: a duplicate to report as the first SACK block. */
+    uint32_t dsack_start, dsack_end;
+
+    /* Buffers (allocated when the connection can carry data). Autotuning
+     * grows them up to *_max; a size set by the socket fixes them. */
     size_t sndbuf_cap, rcvbuf_cap;
+    size_t sndbuf_max, rcvbuf_max;
+    size_t rcv_copied;             /* bytes the application read since rcv_space_time */
+    ustack_time_t rcv_space_time;
+    ustack_time_t rcv_rtt_us;      /* receiver's RTT estimate (from timestamps), 0: none */
     struct tcp_ring sndq, rcvq;
     struct tcp_ooo_range *ooo;
     unsigned ooo_len;
@@ -316,7 +360,31 @@ struct tcb {
     uint64_t cc_priv[16];          /* algorithm-private state */
     ustack_time_t min_rtt;         /* smallest RTT sample seen (us), 0: none */
     unsigned dupacks;
-    uint32_t recover;              /* snd_max when recovery began (RFC 6582) */
+    uint32_t recover;              /* snd_max when recovery began (RFC 6582, RFC 6675 RecoveryPoint) */
+
+    /* SACK scoreboard (RFC 6675), in bytes over the txq records. pipe is
+     * (snd_max - snd_una) - sacked_out - lost_out + retrans_out. */
+    uint32_t sacked_out, lost_out, retrans_out;
+    uint32_t high_sacked;          /* highest SACKed sequence end (fack) */
+    /* PRR (RFC 6937) during SACK recovery. */
+    uint32_t prr_delivered, prr_out, recover_fs;
+    /* RACK (RFC 8985 6): the most recently sent segment known delivered. */
+    ustack_time_t rack_xmit_ts, rack_rtt;
+    uint32_t rack_end_seq;
+    unsigned rack_reo_wnd_mult, rack_reo_wnd_persist;
+    uint32_t rack_dsack_round;     /* snd_max when reo_wnd_mult last grew */
+    bool rack_reordering_seen;
+    /* TLP (RFC 8985 7). */
+    uint32_t tlp_end_seq;          /* snd_max when the probe went; valid with TF_TLP_OUT */
+    /* Undo of a spurious congestion event (RFC 3522/4015 for an RTO;
+     * D-SACK for fast recovery). */
+    uint32_t prior_cwnd, prior_ssthresh;
+    uint32_t rto_tsval;            /* TSval of the first retransmission after an RTO, or of the fast retransmit (Eifel) */
+    int undo_retrans;              /* retransmissions of this episode not yet D-SACKed */
+    unsigned episode_rexmits;      /* retransmissions of this episode */
+    uint32_t cum_delivered;        /* bytes the last cumulative ACK delivered (not SACKed before) */
+    uint32_t ecn_recover;          /* snd_max at the last ECE reduction: one per window (RFC 3168 6.1.2) */
+    struct timer t_rack;           /* RACK reordering timer */
 
     /* Keepalive (per connection; defaults from the config). */
     ustack_time_t keepidle_us, keepintvl_us;
@@ -337,14 +405,14 @@ struct tcb {
     void *event_arg;
 };
 
-/* Decision trace, for study tools and the loss-recovery work of issue 5:
- * called (if set) on every state change and every timer or recovery
- * decision. `event` is a static string; a and b depend on it:
+/* Decision trace, for study tools and unit tests: called (if set) on every
+ * state change and every timer or recovery decision. `event` is a static
+ * string; a and b depend on it:
  *   "state"         old state, new state
  *   "rtt"           sample (us), new RTO (us)
  *   "rto"           snd_una, backed-off RTO (us) of the next expiry
- *   "fast_rexmit"   snd_una, cwnd after entering recovery
- *   "recovery_end"  ack, cwnd
+ *   "fast_rexmit"   snd_una, the new ssthresh (any fast recovery starting)
+ *   "recovery_end"  snd_una, cwnd (any recovery ending, fast or after an RTO)
  *   "persist_probe" probes sent, snd_wnd
  *   "keepalive"     probes sent, 0
  *   "challenge_ack" rcv_nxt, snd_max
@@ -370,8 +438,12 @@ void tcp_trace_seg(struct tcb *tcb, const char *ev, uint32_t seq, uint32_t ack, 
 void tcp_trace_cwnd(struct tcb *tcb, const char *why);
 /* Any other event: up to two named numbers. */
 void tcp_trace_event(struct tcb *tcb, const char *ev, const char *k1, int64_t v1, const char *k2, int64_t v2);
+/* A segment [seq, seq + len) marked lost, and why ("rack", "sack",
+ * "dupthresh", "partial_ack", "rto"). */
+void tcp_trace_mark_lost(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
 /* A retransmission of [seq, seq + len) (SYN and FIN count as one), for
- * `why` ("rto", "fast_retransmit"): counted and traced. */
+ * `why` ("rto", "sack", "fast_retransmit", "tlp", "dup_syn"): counted and
+ * traced. */
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
 /* A segment dropped for `reason` (a counter name) while the engine handles
  * ts->cur_seg: traced with the segment's connection. */
@@ -526,8 +598,9 @@ void tcp_send_probe(struct tcb *tcb);
 void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                   uint32_t seq, uint32_t ack, bool with_ack);
 void tcp_send_rst_tcb(struct tcb *tcb);
-/* Retransmits the first unacknowledged segment (fast retransmit, RTO). */
-void tcp_retransmit_first(struct tcb *tcb, const char *why);
+/* Our window shift, from the largest receive buffer the connection may
+ * grow to (a passive open, once the SYN offered scaling). */
+void tcp_choose_rcv_wscale(struct tcb *tcb);
 uint32_t tcp_rcv_window(struct tcb *tcb);  /* window to advertise now */
 /* Window update after the application read; sends an ACK if worth it. */
 void tcp_window_update(struct tcb *tcb);
@@ -561,11 +634,65 @@ void tcp_ring_free(struct tcp_ring *r);
 size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n);
 void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n);
 void tcp_ring_consume(struct tcp_ring *r, size_t n);
+/* Grows the ring to cap, keeping its first `keep` bytes. 0 or -ENOMEM. */
+int tcp_ring_grow(struct tcp_ring *r, size_t cap, size_t keep);
+/* Buffer autotuning (tcp.c): after the application read `copied` bytes, and
+ * after an ACK. */
+void tcp_rcvbuf_autotune(struct tcb *tcb, size_t copied);
+void tcp_sndbuf_autotune(struct tcb *tcb);
 
 /* Retransmission queue (tcp_output.c). */
 void tcp_txq_add(struct tcb *tcb, uint32_t seq, uint32_t end, uint8_t flags);
-void tcp_txq_ack(struct tcb *tcb, uint32_t ack);
 void tcp_txq_clear(struct tcb *tcb);
+static inline struct tcp_txseg *tcp_txq_at(const struct tcp_txq *q, unsigned i)
+{
+    return &q->segs[(q->head + i) % q->cap];
+}
+/* Records bytes: [seq, end) less what the FIN takes. */
+static inline uint32_t tcp_txseg_len(const struct tcp_txseg *s) { return s->end - s->seq; }
+/* Retransmits record i now (a whole record is at most one MSS). */
+void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why);
+/* Our timestamp clock (RFC 7323 5.4): milliseconds, per-connection offset. */
+static inline uint32_t tcp_ts_now(const struct tcb *tcb)
+{
+    return (uint32_t)(tcb->ts->st->now / 1000u) + tcb->ts_offset;
+}
+
+/* Loss detection and recovery (tcp_recovery.c): the SACK scoreboard
+ * (RFC 2018, 2883, 6675), NewReno (RFC 6582), limited transmit (RFC 3042),
+ * RACK-TLP (RFC 8985), PRR (RFC 6937), and undo (RFC 3522, 4015). */
+/* Whether this connection uses the mechanism (negotiated and switched on). */
+static inline bool tcp_sack_on(const struct tcb *tcb) { return tcb->tflags & TF_SACK_OK; }
+static inline bool tcp_feature(const struct tcb *tcb, unsigned f) { return tcb->features & f; }
+/* Bytes in flight as RFC 6675 counts them. */
+uint32_t tcp_pipe(const struct tcb *tcb);
+/* The cumulative ACK moved from prior_una to tcb->snd_una and the txq has
+ * not yet been trimmed: trims it, keeps the scoreboard, and returns the
+ * sample RFC 6298 and RACK want (0: none). */
+ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una);
+/* An acceptable ACK (after the cumulative part): SACK blocks, D-SACK,
+ * RACK, loss marking, entering, running and leaving recovery, TLP episode.
+ * `dup` says whether RFC 5681 counts it as a duplicate ACK. */
+void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una, bool dup,
+                         uint32_t prior_flight, ustack_time_t rtt);
+/* The RTO fired on data: marks everything unSACKed lost (RTO recovery). */
+void tcp_recovery_on_rto(struct tcb *tcb);
+/* The probe timeout (TLP) fired. */
+void tcp_tlp_fire(struct tcb *tcb);
+/* Arms t_rexmt as PTO or RTO, whichever RFC 8985 7.2 says. */
+void tcp_rexmt_schedule(struct tcb *tcb);
+/* The next record to retransmit (LOST, not SACKed, not already
+ * retransmitted), or -1: RFC 6675 NextSeg rule 1. */
+int tcp_next_lost(struct tcb *tcb);
+/* Congestion window the output may fill now (cwnd, with limited transmit). */
+uint32_t tcp_send_cwnd(const struct tcb *tcb);
+/* Bytes currently counted against cwnd: FlightSize, or pipe in recovery. */
+uint32_t tcp_inflight(const struct tcb *tcb);
+/* The SACK blocks to send (D-SACK first, then by recency), at most max. */
+unsigned tcp_sack_blocks(struct tcb *tcb, uint32_t blocks[][2], unsigned max);
+void tcp_rack_timer_fired(struct tcb *tcb);
+/* An ACK with ECE on an ECN connection (RFC 3168 6.1.2). */
+void tcp_ecn_echo(struct tcb *tcb);
 
 /* Sequence number of our FIN (valid with TF_FIN_QUEUED). */
 static inline uint32_t tcp_fin_seq(const struct tcb *tcb) { return tcb->snd_buf_seq + (uint32_t)tcb->sndq.len; }

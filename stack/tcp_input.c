@@ -73,6 +73,16 @@ int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct i
             if (olen == 2)
                 seg->sack_permitted = true;
             break;
+        case TCP_OPT_SACK:
+            /* RFC 2018 3: 2 + 8n bytes; blocks beyond what fits are ignored. */
+            if (olen >= 10 && (olen - 2) % 8 == 0) {
+                for (unsigned b = 0; b < (unsigned)(olen - 2) / 8 && seg->nsack < TCP_MAX_SACK_BLOCKS; b++) {
+                    seg->sack[seg->nsack][0] = rd32(o + 8 * b);
+                    seg->sack[seg->nsack][1] = rd32(o + 8 * b + 4);
+                    seg->nsack++;
+                }
+            }
+            break;
         case TCP_OPT_TIMESTAMP:
             if (olen == 10) {
                 seg->has_ts = true;
@@ -104,6 +114,81 @@ static void tcp_set_peer_mss(struct tcb *tcb, const struct tcp_seg *seg)
         m = 64;
     tcb->mss = (uint16_t)m;
     tcb->rcv_mss = tcb->mss < TCP_DEFAULT_MSS ? tcb->mss : TCP_DEFAULT_MSS;
+}
+
+/* RFC 7323 and RFC 2018 on the peer's SYN (passive) or SYN-ACK (active):
+ * an option is in use only if both SYNs carry it (ours carried what our
+ * features allow). Call after tcp_set_peer_mss(). */
+static void tcp_negotiate(struct tcb *tcb, const struct tcp_seg *seg, bool passive)
+{
+    tcb->tflags &= ~(TF_WS_OK | TF_TS_OK | TF_SACK_OK);
+    if (seg->has_wscale && tcp_feature(tcb, USTACK_TCPF_WSCALE)) {
+        tcb->tflags |= TF_WS_OK;
+        /* RFC 7323 2.3: a shift above 14 is taken as 14. */
+        tcb->snd_wscale = seg->wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : seg->wscale;
+        if (passive)
+            tcp_choose_rcv_wscale(tcb);
+    } else {
+        tcb->snd_wscale = tcb->rcv_wscale = 0;
+    }
+    if (seg->has_ts && tcp_feature(tcb, USTACK_TCPF_TIMESTAMPS)) {
+        tcb->tflags |= TF_TS_OK;
+        tcb->ts_recent = seg->ts_val;
+        tcb->ts_recent_age = tcb->ts->st->now;
+        /* Every segment carries 12 bytes of timestamp option: less data. */
+        tcb->mss = (uint16_t)(tcb->mss > 64 + TCP_TS_OPT_LEN ? tcb->mss - TCP_TS_OPT_LEN : 64);
+    }
+    if (seg->sack_permitted && tcp_feature(tcb, USTACK_TCPF_SACK))
+        tcb->tflags |= TF_SACK_OK;
+    /* RFC 3168 6.1.1: an ECN-setup SYN has ECE and CWR; the SYN,ACK that
+     * agrees has ECE without CWR (both set would be a middlebox reflecting
+     * the SYN's flags). */
+    tcb->tflags &= ~TF_ECN_OK;
+    uint8_t ecn_flags = seg->flags & (TCP_ECE | TCP_CWR);
+    if (tcp_feature(tcb, USTACK_TCPF_ECN) && ecn_flags == (passive ? (TCP_ECE | TCP_CWR) : TCP_ECE))
+        tcb->tflags |= TF_ECN_OK;
+}
+
+/* Records [start, end) as a duplicate to report in a D-SACK block (RFC 2883). */
+static void tcp_note_dsack(struct tcb *tcb, uint32_t start, uint32_t end)
+{
+    if (!(tcb->tflags & TF_SACK_OK) || !tcp_feature(tcb, USTACK_TCPF_DSACK) || !SEQ_LT(start, end))
+        return;
+    tcb->dsack_start = start;
+    tcb->dsack_end = end;
+    tcb->tflags |= TF_ACKNOW;
+}
+
+/* "send an acknowledgment ... and drop" for an unacceptable segment. Two
+ * ends that each find the other's pure ACKs unacceptable would answer each
+ * other for ever: at most one such answer per interval (Linux's
+ * tcp_invalid_ratelimit). Segments with data are always answered, and so are
+ * probes (zero-window and keepalive, at RCV.NXT - 1): the answer to one is
+ * never taken for a probe, so they cannot loop, and the prober is waiting. */
+static void tcp_answer_unacceptable(struct tcb *tcb, const struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = tcb->ts;
+    if (seg->wire_len == 0 && seg->wire_seq != tcb->rcv_nxt - 1 && tcb->last_oow_ack &&
+        ts->st->now - tcb->last_oow_ack < TCP_OOW_ACK_INTERVAL_US) {
+        TCOUNT(ts, tcp_oow_ack_limited);
+        return;
+    }
+    tcb->last_oow_ack = ts->st->now;
+    tcp_send_ack(tcb);
+}
+
+/* The receiver's RTT (for buffer autotuning): our timestamp came back on
+ * data, one round trip after we sent it. */
+static void tcp_rcv_rtt_sample(struct tcb *tcb, uint32_t ts_ecr)
+{
+    uint32_t ms = tcp_ts_now(tcb) - ts_ecr;
+    if (ms >= 3600u * 1000u)
+        return;
+    ustack_time_t r = USTACK_MS(ms ? ms : 1);
+    if (!tcb->rcv_rtt_us || r < tcb->rcv_rtt_us)
+        tcb->rcv_rtt_us = r;
+    else
+        tcb->rcv_rtt_us += (r - tcb->rcv_rtt_us) / 8;
 }
 
 /* The handshake is complete (SYN-SENT or SYN-RECEIVED -> ESTABLISHED). */
@@ -225,6 +310,13 @@ static void tcp_rcv_data(struct tcb *tcb, uint32_t seq, const uint8_t *data, uin
          * tells the sender (RFC 5681 4.2) so fast retransmit can start. */
         TCOUNT(ts, tcp_rx_ooo);
         tcb->tflags |= TF_ACKNOW;
+        for (unsigned i = 0; i < tcb->ooo_len; i++) {
+            uint32_t s = SEQ_MAX(seq, tcb->ooo[i].start), e = SEQ_MIN(seq + len, tcb->ooo[i].end);
+            if (SEQ_LT(s, e)) {
+                tcp_note_dsack(tcb, s, e); /* held already: a duplicate */
+                break;
+            }
+        }
         if (!tcp_ooo_insert(tcb, seq, seq + len)) {
             TCOUNT(ts, tcp_drop_ooo_full);
             return;
@@ -304,14 +396,20 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         }
     }
 
+    if ((tcb->tflags & TF_ECN_OK) && (seg->flags & TCP_ECE))
+        tcp_ecn_echo(tcb);
+
     if (SEQ_GT(ack, tcb->snd_una)) {
         bool syn_was_acked = tcp_syn_acked(tcb);
+        bool in_fast_recovery = tcb->tflags & TF_IN_RECOVERY;
         uint32_t prior_flight = tcp_flight_size(tcb);
+        uint32_t prior_una = tcb->snd_una;
         uint32_t acked = ack - tcb->snd_una;
         if (!syn_was_acked)
             acked--;
         ustack_time_t rtt = 0;
         if ((tcb->tflags & TF_RTT_ACTIVE) && SEQ_GT(ack, tcb->rtt_seq)) {
+            /* The handshake's sample (the SYN is not in the txq). */
             rtt = st->now - tcb->rtt_start;
             tcb->tflags &= ~TF_RTT_ACTIVE;
             tcp_rtt_sample(tcb, rtt);
@@ -327,48 +425,35 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         tcb->snd_una = ack;
         if (SEQ_LT(tcb->snd_nxt, ack))
             tcb->snd_nxt = ack;
-        tcp_txq_ack(tcb, ack);
+        ustack_time_t r = tcp_sack_cum_ack(tcb, seg, prior_una);
+        if (r) {
+            rtt = r;
+            tcp_rtt_sample(tcb, r);
+        }
         tcb->rexmit_count = 0;
         tcb->rto_backoff = 0;
-        if (tcb->tflags & TF_IN_RECOVERY) {
-            /* Reno: the first ACK of new data ends fast recovery (RFC 5681
-             * 3.2 step 6). NewReno's partial ACKs (RFC 6582) go here. */
-            tcb->tflags &= ~TF_IN_RECOVERY;
-            tcb->cwnd = tcb->ssthresh; /* deflate (RFC 5681 3.2 step 6) */
-            TCP_TRACE(tcb, "recovery_end", ack, tcb->cwnd);
-        } else if (acked && tcp_cwnd_limited(tcb, prior_flight)) {
+        tcp_recovery_on_ack(tcb, seg, prior_una, false, prior_flight, rtt);
+        /* Growth only outside fast recovery (and not on the ACK that ends
+         * it), and only when cwnd was what limited the sender. */
+        if (!in_fast_recovery && !(tcb->tflags & TF_IN_RECOVERY) && acked &&
+            tcp_cwnd_limited(tcb, prior_flight)) {
             uint32_t before = tcb->cwnd;
             tcb->cc->cong_avoid(tcb, acked, rtt);
             if (tcb->cwnd != before && tcp_traced(tcb))
                 tcp_trace_cwnd(tcb, before < tcb->ssthresh ? "slow_start" : "congestion_avoidance");
         }
-        tcb->dupacks = 0;
-        /* RFC 6298 5.2 / 5.3: stop when all is acknowledged, else restart. */
-        if (tcb->snd_una == tcb->snd_max)
+        tcp_sndbuf_autotune(tcb);
+        /* RFC 6298 5.2 / 5.3: stop when all is acknowledged, else restart
+         * (as the probe timeout when a tail loss probe may go, RFC 8985 7.2). */
+        if (tcb->snd_una == tcb->snd_max) {
             tcp_rexmt_stop(tcb);
-        else
-            tcp_rexmt_arm(tcb);
-    } else if (dup) {
-        TCOUNT(ts, tcp_rx_dup_ack);
-        tcb->dupacks++;
-        if (tcp_traced(tcb))
-            tcp_trace_event(tcb, "dupack", "ack", ack, "count", tcb->dupacks);
-        if (tcb->dupacks == 3 && !(tcb->tflags & TF_IN_RECOVERY)) {
-            /* Fast retransmit (RFC 5681 3.2 steps 2-3). */
-            TCOUNT(ts, tcp_fast_retransmit);
-            tcb->recover = tcb->snd_max;
-            tcb->ssthresh = tcb->cc->ssthresh(tcb);
-            tcb->cwnd = tcb->ssthresh + 3u * tcb->mss; /* inflated by the three that left (3.2 step 3) */
-            tcb->tflags |= TF_IN_RECOVERY;
-            tcb->tflags &= ~TF_RTT_ACTIVE;
-            TCP_TRACE(tcb, "fast_rexmit", tcb->snd_una, tcb->cwnd);
-            tcp_retransmit_first(tcb, "fast_retransmit");
-            tcp_rexmt_arm(tcb);
-        } else if (tcb->dupacks > 3 && (tcb->tflags & TF_IN_RECOVERY)) {
-            tcb->cwnd += tcb->mss; /* 3.2 step 4 */
-            if (tcp_traced(tcb))
-                tcp_trace_cwnd(tcb, "dupack_inflate");
+            timer_cancel(st, &tcb->t_rack);
+            tcb->tflags &= ~TF_PTO; /* a TLP episode may stay open (RFC 8985 7.4.2) */
+        } else {
+            tcp_rexmt_schedule(tcb);
         }
+    } else if (dup || (seg->nsack && tcp_sack_on(tcb))) {
+        tcp_recovery_on_ack(tcb, seg, tcb->snd_una, dup, tcp_flight_size(tcb), 0);
     }
 
     /* Our FIN acknowledged? Then the state moves on (3.10.7.4 fifth step). */
@@ -460,6 +545,9 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
     c->cc = l->cc;
     c->sndbuf_cap = l->sndbuf_cap;
     c->rcvbuf_cap = l->rcvbuf_cap;
+    c->sndbuf_max = l->sndbuf_max;
+    c->rcvbuf_max = l->rcvbuf_max;
+    c->tflags |= l->tflags & (TF_SNDBUF_LOCK | TF_RCVBUF_LOCK);
     c->keepidle_us = l->keepidle_us;
     c->keepintvl_us = l->keepintvl_us;
     c->keepcnt = l->keepcnt;
@@ -477,7 +565,9 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
     c->max_sndwnd = c->snd_wnd;
     c->snd_wl1 = seg->seq;
     c->snd_wl2 = c->iss;
+    c->ts_offset = (uint32_t)ustack_random(ts->st);
     tcp_set_peer_mss(c, seg);
+    tcp_negotiate(c, seg, true);
     tcp_set_state(c, TCPS_SYN_RECEIVED);
     tcp_hash_insert(c);
     c->parent = l;
@@ -534,6 +624,7 @@ static void tcp_input_syn_sent(struct tcb *tcb, struct tcp_seg *seg)
     tcb->irs = seg->seq;
     tcb->rcv_nxt = tcb->rcv_adv = seg->seq + 1;
     tcp_set_peer_mss(tcb, seg);
+    tcp_negotiate(tcb, seg, false);
     tcb->last_rcv = ts->st->now;
     if (ack_ok) {
         if ((tcb->tflags & TF_RTT_ACTIVE) && SEQ_GT(seg->ack, tcb->rtt_seq)) {
@@ -541,7 +632,6 @@ static void tcp_input_syn_sent(struct tcb *tcb, struct tcp_seg *seg)
             tcp_rtt_sample(tcb, ts->st->now - tcb->rtt_start);
         }
         tcb->snd_una = seg->ack;
-        tcp_txq_ack(tcb, seg->ack);
     }
     if (tcp_syn_acked(tcb)) {
         /* "If SND.UNA > ISS (our SYN has been ACKed), change the connection
@@ -654,6 +744,24 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
         seg->seq++;
     }
 
+    /* RFC 7323 5.3 R1, PAWS: a segment whose timestamp is older than
+     * TS.Recent is an old duplicate (a wrapped sequence number cannot fool
+     * us), unless the connection was idle so long (24 days) that TS.Recent
+     * itself is stale. RSTs are exempt. */
+    if ((tcb->tflags & TF_TS_OK) && seg->has_ts && !(seg->flags & TCP_RST) && tcb->ts_recent_age &&
+        SEQ_LT(seg->ts_val, tcb->ts_recent)) {
+        if (st->now - tcb->ts_recent_age > TCP_PAWS_IDLE_US) {
+            TCOUNT(ts, tcp_paws_idle_reset);
+            tcb->ts_recent_age = 0; /* invalid: the next segment sets it */
+        } else {
+            TCOUNT(ts, tcp_drop_paws);
+            if (seg->wire_len && SEQ_LEQ(seg->wire_seq + seg->wire_len, tcb->rcv_nxt))
+                tcp_note_dsack(tcb, seg->wire_seq, seg->wire_seq + seg->wire_len);
+            tcp_answer_unacceptable(tcb, seg);
+            return;
+        }
+    }
+
     /* first check sequence number (the four cases of the acceptability test) */
     bool ok = tcp_seq_acceptable(tcb, seg->seq, tcp_seg_seqlen(seg), wnd);
     if (!ok && wnd == 0 && seg->seq == tcb->rcv_nxt && !(seg->flags & TCP_SYN)) {
@@ -674,19 +782,11 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
             tcp_enter_time_wait(tcb); /* a retransmitted FIN: restart 2 MSL */
         if (seg->flags & TCP_SYN) {
             tcp_challenge_ack(tcb); /* RFC 5961 4.2 */
-        } else if (seg->wire_len == 0 && seg->wire_seq != tcb->rcv_nxt - 1 && tcb->last_oow_ack &&
-                   ts->st->now - tcb->last_oow_ack < TCP_OOW_ACK_INTERVAL_US) {
-            /* Two ends that each find the other's pure ACKs unacceptable
-             * would answer each other for ever: at most one such answer per
-             * interval (Linux's tcp_invalid_ratelimit). Segments with data
-             * are always answered, and so are probes (zero-window and
-             * keepalive, at RCV.NXT - 1): the answer to one is never taken
-             * for a probe, so they cannot loop, and the prober is waiting. */
-            TCOUNT(ts, tcp_oow_ack_limited);
-        } else {
-            tcb->last_oow_ack = ts->st->now;
-            tcp_send_ack(tcb); /* "send an acknowledgment ... and drop" */
+            return;
         }
+        if (seg->wire_len && SEQ_LEQ(seg->wire_seq + seg->wire_len, tcb->rcv_nxt))
+            tcp_note_dsack(tcb, seg->wire_seq, seg->wire_seq + seg->wire_len); /* all old: a duplicate */
+        tcp_answer_unacceptable(tcb, seg);
         return;
     }
     /* Trim to the window: old bytes at the front (including a SYN already
@@ -707,6 +807,7 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
                 TCOUNT(ts, tcp_rx_dup_data);
             else
                 TCOUNT(ts, tcp_rx_trimmed);
+            tcp_note_dsack(tcb, seg->seq, seg->seq + dup);
             seg->data += dup;
             seg->len -= dup;
             seg->seq += dup;
@@ -778,6 +879,27 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
     }
     tcb->last_rcv = st->now;
     tcb->keep_probes = 0;
+    /* RFC 7323 4.3: TS.Recent follows the segment that the ACK we last sent
+     * asked for (so delayed ACKs echo the earliest, and RTTM stays right). */
+    if ((tcb->tflags & TF_TS_OK) && seg->has_ts && SEQ_LEQ(seg->wire_seq, tcb->last_ack_sent) &&
+        (!tcb->ts_recent_age || SEQ_GEQ(seg->ts_val, tcb->ts_recent))) {
+        tcb->ts_recent = seg->ts_val;
+        tcb->ts_recent_age = st->now;
+    }
+    if ((tcb->tflags & TF_TS_OK) && seg->has_ts && seg->ts_ecr && seg->wire_len)
+        tcp_rcv_rtt_sample(tcb, seg->ts_ecr);
+    if (tcb->tflags & TF_ECN_OK) {
+        /* RFC 3168 6.1.3: ECE on every ACK from a CE mark until a segment
+         * with CWR says the sender reduced its window. */
+        if (seg->flags & TCP_CWR)
+            tcb->tflags &= ~TF_ECE_SEND;
+        if (seg->ecn == 3) {
+            TCOUNT(ts, tcp_ecn_ce_rx);
+            if (!(tcb->tflags & TF_ECE_SEND) && tcp_traced(tcb))
+                tcp_trace_event(tcb, "ecn_ce", "seq", seg->wire_seq, "len", seg->wire_len);
+            tcb->tflags |= TF_ECE_SEND | TF_ACKNOW; /* and at once, as Linux */
+        }
+    }
     if (tcb->state == TCPS_SYN_RECEIVED) {
         /* "If SND.UNA < SEG.ACK =< SND.NXT, then enter ESTABLISHED state
          * ... If the segment acknowledgment is not acceptable, form a reset
@@ -859,6 +981,7 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
     ts->cur_seg = NULL;
     if (tcp_parse(ts, pb->data, pb->len, h, &seg) < 0)
         goto drop;
+    seg.ecn = h->tos & 3;
     if (seg.sport == 0 || seg.dport == 0) {
         TCOUNT(ts, tcp_drop_bad_port);
         goto drop;

@@ -1,10 +1,11 @@
 /*
- * TCP output: builds segments (header, MSS option on SYN, checksum over the
- * pseudo-header) and hands them to ipv4_output(); decides what the send and
- * congestion windows allow (sender SWS avoidance and Nagle, RFC 9293
- * 3.8.6.2.1 / RFC 896), what window to advertise (receiver SWS avoidance,
- * 3.8.6.2.2), keeps the retransmission queue, and makes initial sequence
- * numbers (RFC 6528).
+ * TCP output: builds segments (header; options: MSS, SACK-permitted,
+ * timestamps and window scale on SYNs, timestamps and SACK blocks after;
+ * checksum over the pseudo-header) and hands them to ipv4_output(); decides
+ * what the send and congestion windows allow (sender SWS avoidance and
+ * Nagle, RFC 9293 3.8.6.2.1 / RFC 896), what window to advertise (receiver
+ * SWS avoidance, 3.8.6.2.2), keeps the retransmission queue, and makes
+ * initial sequence numbers (RFC 6528).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,62 +83,66 @@ uint32_t tcp_isn(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t 
 
 void tcp_txq_clear(struct tcb *tcb)
 {
-    tcb->txq.head = tcb->txq.len = 0;
+    tcb->txq.head = tcb->txq.len = tcb->txq.hint = 0;
+    tcb->sacked_out = tcb->lost_out = tcb->retrans_out = 0;
 }
 
-static struct tcp_txseg *txq_at(struct tcp_txq *q, unsigned i) { return &q->segs[(q->head + i) % q->cap]; }
+/* Room for one more record (growing the ring up to TCP_TXQ_MAX). */
+static bool txq_room(struct tcb *tcb)
+{
+    struct tcp_txq *q = &tcb->txq;
+    if (q->len < q->cap)
+        return true;
+    if (q->cap >= TCP_TXQ_MAX)
+        return false;
+    unsigned ncap = q->cap ? q->cap * 2 : 64;
+    struct tcp_txseg *n = malloc(ncap * sizeof *n);
+    if (!n)
+        return false;
+    for (unsigned i = 0; i < q->len; i++)
+        n[i] = *tcp_txq_at(q, i);
+    free(q->segs);
+    q->segs = n;
+    q->cap = ncap;
+    q->head = 0;
+    return true;
+}
 
 void tcp_txq_add(struct tcb *tcb, uint32_t seq, uint32_t end, uint8_t flags)
 {
     struct tcp_txq *q = &tcb->txq;
-    if (q->len == q->cap && q->cap < TCP_TXQ_MAX) {
-        unsigned ncap = q->cap ? q->cap * 2 : 64;
-        struct tcp_txseg *n = malloc(ncap * sizeof *n);
-        if (n) {
-            for (unsigned i = 0; i < q->len; i++)
-                n[i] = *txq_at(q, i);
-            free(q->segs);
-            q->segs = n;
-            q->cap = ncap;
-            q->head = 0;
-        }
-    }
-    if (q->len == q->cap) {
-        /* Bound reached (or no memory): fold into the last record, losing only
-         * per-segment detail, never correctness. */
-        if (q->len) {
-            struct tcp_txseg *last = txq_at(q, q->len - 1);
-            if (SEQ_GT(end, last->end))
-                last->end = end;
-            last->flags |= flags;
-        }
-        return;
-    }
-    struct tcp_txseg *s = txq_at(q, q->len++);
+    if (!txq_room(tcb))
+        return; /* tcp_output checked; never reached */
+    struct tcp_txseg *s = tcp_txq_at(q, q->len++);
     s->seq = seq;
     s->end = end;
     s->sent_at = tcb->ts->st->now;
+    s->tsval = tcp_ts_now(tcb);
     s->flags = flags;
     s->xmits = 1;
 }
 
-/* Removes what `ack` covers; a record acknowledged in part is trimmed. */
-void tcp_txq_ack(struct tcb *tcb, uint32_t ack)
+void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
 {
-    struct tcp_txq *q = &tcb->txq;
-    while (q->len) {
-        struct tcp_txseg *s = txq_at(q, 0);
-        if (SEQ_LEQ(s->end, ack)) {
-            q->head = (q->head + 1) % q->cap;
-            q->len--;
-            continue;
-        }
-        if (SEQ_GT(ack, s->seq))
-            s->seq = ack;
-        break;
+    struct tcp_txseg *s = tcp_txq_at(&tcb->txq, i);
+    bool fin = s->flags & TCP_TXSEG_FIN;
+    uint32_t len = tcp_txseg_len(s) - (fin ? 1 : 0);
+    tcp_send_segment(tcb, s->seq, len, (uint8_t)((fin ? TCP_FIN : 0) |
+                                                 (s->seq + len == tcp_fin_seq(tcb) && len ? TCP_PSH : 0)));
+    tcp_note_retransmit(tcb, s->seq, tcp_txseg_len(s), why);
+    s->sent_at = tcb->ts->st->now;
+    s->tsval = tcp_ts_now(tcb);
+    if (s->xmits < UINT8_MAX)
+        s->xmits++;
+    if (!(s->flags & TCP_TXSEG_RETRANS) && !(s->flags & TCP_TXSEG_SACKED)) {
+        s->flags |= TCP_TXSEG_RETRANS;
+        tcb->retrans_out += tcp_txseg_len(s);
     }
-    if (!q->len)
-        q->head = 0;
+    s->flags |= TCP_TXSEG_EVER_RETRANS;
+    if (tcb->tflags & TF_IN_RECOVERY)
+        tcb->prr_out += tcp_txseg_len(s);
+    tcb->episode_rexmits++;
+    tcb->undo_retrans++;
 }
 
 /* -------------------------------------------------------- segment building */
@@ -146,7 +151,7 @@ void tcp_txq_ack(struct tcb *tcb, uint32_t ack)
  * `ring_off`. Returns 0 or -errno. */
 static int tcp_xmit(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                     uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opts, size_t optlen,
-                    const struct tcp_ring *ring, size_t ring_off, uint32_t len)
+                    const struct tcp_ring *ring, size_t ring_off, uint32_t len, uint8_t tos)
 {
     struct ustack *st = ts->st;
     size_t hlen = TCP_HDR_LEN + optlen;
@@ -175,17 +180,29 @@ static int tcp_xmit(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32
     TCOUNT_ADD(ts, tcp_tx_bytes, len);
     if (flags & TCP_RST)
         TCOUNT(ts, tcp_tx_rst);
-    return ipv4_output(st, pb, IPPROTO_TCP_, laddr, raddr, 0, false);
+    return ipv4_output_tos(st, pb, IPPROTO_TCP_, laddr, raddr, 0, false, tos);
 }
 
 uint32_t tcp_rcv_window(struct tcb *tcb)
 {
     size_t space = tcb->rcvbuf_cap > tcb->rcvq.len ? tcb->rcvbuf_cap - tcb->rcvq.len : 0;
-    if (space > TCP_MAX_WINDOW)
-        space = TCP_MAX_WINDOW;
+    if (space > (size_t)TCP_MAX_WINDOW << tcb->rcv_wscale)
+        space = (size_t)TCP_MAX_WINDOW << tcb->rcv_wscale;
+    /* What the scaled field can say: a multiple of 2^rcv_wscale, rounded
+     * down so the offer never exceeds the buffer. */
+    size_t raw = space;
+    space = space >> tcb->rcv_wscale << tcb->rcv_wscale;
     uint32_t cur = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
     /* The right edge never moves left (RFC 9293 3.8.6.2.2 "shrinking the
-     * window" is strongly discouraged): what was offered stays offered. */
+     * window" is strongly discouraged): what was offered stays offered. As
+     * RCV.NXT moves, the rest of an offer is seldom a multiple of the
+     * scale; the field would round it down and the edge the peer sees
+     * would step back (RFC 7323 2.4, appendix F). It is rounded up instead
+     * (as Linux) whenever the buffer has that much room. */
+    uint32_t unit = (uint32_t)1 << tcb->rcv_wscale;
+    uint32_t cur_up = (cur + unit - 1) & ~(unit - 1);
+    if (cur_up <= raw)
+        cur = cur_up;
     if (space <= cur)
         return cur;
     /* Receiver SWS avoidance: open the window only by at least
@@ -201,34 +218,161 @@ static bool tcp_synchronized(enum tcp_state s)
     return s != TCPS_CLOSED && s != TCPS_LISTEN && s != TCPS_SYN_SENT;
 }
 
+/* The shift that lets a window cover `buf` bytes (RFC 7323 2.3). */
+static uint8_t tcp_wscale_for(size_t buf)
+{
+    uint8_t s = 0;
+    while (s < TCP_MAX_WSCALE && ((size_t)TCP_MAX_WINDOW << s) < buf)
+        s++;
+    return s;
+}
+
+/* Options of a SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323, RFC 2018), in
+ * Linux's order: MSS, SACK-permitted, timestamps, window scale. A SYN-ACK
+ * carries only what the SYN offered. */
+static size_t tcp_syn_options(struct tcb *tcb, uint8_t *o)
+{
+    size_t n = 0;
+    bool active = tcb->state == TCPS_SYN_SENT;
+    bool ws = active ? tcp_feature(tcb, USTACK_TCPF_WSCALE) : (tcb->tflags & TF_WS_OK);
+    bool ts = active ? tcp_feature(tcb, USTACK_TCPF_TIMESTAMPS) : (tcb->tflags & TF_TS_OK);
+    bool sack = active ? tcp_feature(tcb, USTACK_TCPF_SACK) : (tcb->tflags & TF_SACK_OK);
+    o[n++] = TCP_OPT_MSS;
+    o[n++] = 4;
+    wr16(o + n, tcb->adv_mss);
+    n += 2;
+    if (sack && ts) {
+        o[n++] = TCP_OPT_SACK_PERM;
+        o[n++] = 2;
+    } else if (sack) {
+        o[n++] = TCP_OPT_NOP;
+        o[n++] = TCP_OPT_NOP;
+        o[n++] = TCP_OPT_SACK_PERM;
+        o[n++] = 2;
+    }
+    if (ts) {
+        if (!sack) {
+            o[n++] = TCP_OPT_NOP;
+            o[n++] = TCP_OPT_NOP;
+        }
+        o[n++] = TCP_OPT_TIMESTAMP;
+        o[n++] = 10;
+        wr32(o + n, tcp_ts_now(tcb));
+        wr32(o + n + 4, active ? 0 : tcb->ts_recent);
+        n += 8;
+    }
+    if (ws) {
+        if (active) /* our shift, from the largest buffer this connection may grow to */
+            tcp_choose_rcv_wscale(tcb);
+        o[n++] = TCP_OPT_NOP;
+        o[n++] = TCP_OPT_WSCALE;
+        o[n++] = 3;
+        o[n++] = tcb->rcv_wscale;
+    }
+    while (n % 4) /* the header is whole 32-bit words */
+        o[n++] = TCP_OPT_EOL;
+    return n;
+}
+
+void tcp_choose_rcv_wscale(struct tcb *tcb)
+{
+    bool grows = tcp_feature(tcb, USTACK_TCPF_AUTOTUNE) && !(tcb->tflags & TF_RCVBUF_LOCK);
+    tcb->rcv_wscale = tcp_wscale_for(grows && tcb->rcvbuf_max > tcb->rcvbuf_cap ? tcb->rcvbuf_max : tcb->rcvbuf_cap);
+}
+
 int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
 {
     struct tcp_stack *ts = tcb->ts;
-    uint8_t opts[4];
+    uint8_t opts[40];
     size_t optlen = 0;
     if (tcp_synchronized(tcb->state))
         flags |= TCP_ACK;
+    uint8_t tos = 0;
     if (flags & TCP_SYN) {
-        /* RFC 9293 3.7.1: announce the largest segment we can receive. */
-        opts[0] = TCP_OPT_MSS;
-        opts[1] = 4;
-        wr16(opts + 2, tcb->adv_mss);
-        optlen = 4;
+        optlen = tcp_syn_options(tcb, opts);
+        /* RFC 3168 6.1.1: ECN-setup SYN (ECE, CWR) and SYN,ACK (ECE). */
+        if (tcb->state == TCPS_SYN_SENT && tcp_feature(tcb, USTACK_TCPF_ECN))
+            flags |= TCP_ECE | TCP_CWR;
+        else if (!(tcb->state == TCPS_SYN_SENT) && (tcb->tflags & TF_ECN_OK))
+            flags |= TCP_ECE;
+    } else {
+        if (tcb->tflags & TF_ECN_OK) {
+            if ((tcb->tflags & TF_ECE_SEND) && tcp_synchronized(tcb->state))
+                flags |= TCP_ECE;
+            /* New data is ECN-capable (ECT(0)); retransmissions, probes and
+             * pure ACKs are not (RFC 3168 6.1.4, 6.1.5). CWR goes on the
+             * first new segment after a reduction. */
+            if (len && SEQ_GEQ(seq, tcb->snd_max)) {
+                tos = 0x02;
+                if (tcb->tflags & TF_CWR_SEND) {
+                    flags |= TCP_CWR;
+                    tcb->tflags &= ~TF_CWR_SEND;
+                }
+            }
+        }
+        if (tcb->tflags & TF_TS_OK) {
+            /* RFC 7323 3.2: on every segment once negotiated. */
+            opts[0] = TCP_OPT_NOP;
+            opts[1] = TCP_OPT_NOP;
+            opts[2] = TCP_OPT_TIMESTAMP;
+            opts[3] = 10;
+            wr32(opts + 4, tcp_ts_now(tcb));
+            wr32(opts + 8, tcb->ts_recent);
+            optlen = TCP_TS_OPT_LEN;
+        }
+        if ((tcb->tflags & TF_SACK_OK) && (flags & TCP_ACK) &&
+            (tcb->ooo_len || tcb->dsack_start != tcb->dsack_end)) {
+            /* RFC 2018 3: as many blocks as fit in the options, and the
+             * datagram must still fit the MTU. */
+            size_t room = 40 - optlen;
+            size_t used = 40u + optlen + len;
+            size_t mtu_room = ts->st->cfg.mtu > used ? ts->st->cfg.mtu - used : 0;
+            if (mtu_room < room)
+                room = mtu_room;
+            unsigned max = room >= 4 + 8 ? (unsigned)((room - 4) / 8) : 0;
+            if (max > TCP_MAX_SACK_BLOCKS)
+                max = TCP_MAX_SACK_BLOCKS;
+            uint32_t blocks[TCP_MAX_SACK_BLOCKS][2];
+            unsigned nb = tcp_sack_blocks(tcb, blocks, max);
+            if (nb) {
+                uint8_t *o = opts + optlen;
+                o[0] = TCP_OPT_NOP;
+                o[1] = TCP_OPT_NOP;
+                o[2] = TCP_OPT_SACK;
+                o[3] = (uint8_t)(2 + 8 * nb);
+                for (unsigned b = 0; b < nb; b++) {
+                    wr32(o + 4 + 8 * b, blocks[b][0]);
+                    wr32(o + 8 + 8 * b, blocks[b][1]);
+                }
+                optlen += 4 + 8 * nb;
+                TCOUNT_ADD(ts, tcp_tx_sack_blocks, nb);
+            }
+        }
     }
     uint32_t wnd = tcp_rcv_window(tcb);
+    uint32_t wire_wnd;
+    if (flags & TCP_SYN) {
+        /* RFC 7323 2.2: the window in a SYN is never scaled. */
+        if (wnd > TCP_MAX_WINDOW)
+            wnd = TCP_MAX_WINDOW;
+        wire_wnd = wnd;
+    } else {
+        wire_wnd = wnd >> tcb->rcv_wscale;
+    }
     if (flags & TCP_ACK) {
         if (SEQ_GT(tcb->rcv_nxt + wnd, tcb->rcv_adv))
             tcb->rcv_adv = tcb->rcv_nxt + wnd;
         /* Every ACK we send settles what the delayed ACK was waiting for. */
         tcb->tflags &= ~TF_ACKNOW;
         tcb->delack_bytes = 0;
+        tcb->last_ack_sent = tcb->rcv_nxt;
         timer_cancel(ts->st, &tcb->t_delack);
     }
     size_t off = len ? (size_t)(seq - tcb->snd_buf_seq) : 0;
     if (tcp_traced(tcb))
         tcp_trace_seg(tcb, "seg_out", seq, tcb->rcv_nxt, len, wnd, flags);
     return tcp_xmit(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seq, tcb->rcv_nxt, flags,
-                    (uint16_t)(wnd >> tcb->rcv_wscale), opts, optlen, &tcb->sndq, off, len);
+                    (uint16_t)wire_wnd, opts, optlen, &tcb->sndq, off, len, tos);
 }
 
 void tcp_send_syn(struct tcb *tcb)
@@ -250,12 +394,13 @@ void tcp_send_ack(struct tcb *tcb)
          * retransmission, counted and traced as one. */
         tcp_send_syn(tcb);
         tcp_note_retransmit(tcb, tcb->iss, 1, "dup_syn");
+        tcb->tflags &= ~TF_RTT_ACTIVE; /* Karn: the handshake's sample is ambiguous now */
         return;
     default:
-        /* SND.MAX, not SND.NXT: after an RTO snd_nxt is back at snd_una,
-         * below what the peer may already hold, and an ACK with that sequence
-         * number would be unacceptable there and its ACK field ignored (BSD
-         * does the same). */
+        /* SND.MAX, as BSD does. snd_nxt equals it now that an RTO no longer
+         * moves snd_nxt back; were snd_nxt below what the peer may already
+         * hold, an ACK with that sequence number would be unacceptable there
+         * and its ACK field ignored. */
         TCOUNT(tcb->ts, tcp_tx_acks);
         tcp_send_segment(tcb, tcb->snd_max, 0, TCP_ACK);
     }
@@ -274,7 +419,7 @@ void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t
                   uint32_t seq, uint32_t ack, bool with_ack)
 {
     tcp_xmit(ts, laddr, lport, raddr, rport, seq, ack, with_ack ? TCP_RST | TCP_ACK : TCP_RST, 0, NULL, 0, NULL,
-             0, 0);
+             0, 0, 0);
 }
 
 void tcp_send_rst_tcb(struct tcb *tcb)
@@ -284,7 +429,7 @@ void tcp_send_rst_tcb(struct tcb *tcb)
     if (tcp_traced(tcb))
         tcp_trace_seg(tcb, "seg_out", tcb->snd_max, tcb->rcv_nxt, 0, 0, TCP_RST | TCP_ACK);
     tcp_xmit(tcb->ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, tcb->snd_max, tcb->rcv_nxt,
-             TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0);
+             TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------ what to send */
@@ -318,11 +463,36 @@ void tcp_output(struct tcb *tcb)
     bool force = tcb->tflags & TF_PERSIST;
     tcb->tflags &= ~TF_PERSIST;
     while (data_ok) {
+        uint32_t cw = tcp_send_cwnd(tcb);
+        uint32_t inflight = tcp_inflight(tcb);
+        uint32_t room = cw > inflight ? cw - inflight : 0;
+        /* RFC 6675 NextSeg rule 1 (and RTO recovery): what is marked lost
+         * goes first, oldest first, as the window allows. */
+        int lost = tcp_next_lost(tcb);
+        if (lost >= 0) {
+            struct tcp_txseg *s = tcp_txq_at(&tcb->txq, (unsigned)lost);
+            /* NewReno retransmits the segment it marked (the third
+             * duplicate, a partial ACK) whatever the window says. */
+            bool newreno = (tcb->tflags & TF_IN_RECOVERY) && !tcp_sack_on(tcb);
+            if (room < tcp_txseg_len(s) && !force && !newreno)
+                break;
+            force = false;
+            tcp_txq_retransmit(tcb, (unsigned)lost, (tcb->tflags & TF_LOSS)      ? "rto"
+                                                    : tcp_sack_on(tcb)            ? "sack"
+                                                                                  : "fast_retransmit");
+            if (!timer_armed(&tcb->t_rexmt))
+                tcp_rexmt_arm(tcb);
+            sent = true;
+            continue;
+        }
+        if (!txq_room(tcb))
+            break; /* TCP_TXQ_MAX segments in flight: wait for ACKs */
+        /* Rule 2: new data, within the peer's window. */
         uint32_t data_end = tcp_fin_seq(tcb);
         uint32_t avail = SEQ_LT(tcb->snd_nxt, data_end) ? data_end - tcb->snd_nxt : 0;
-        uint32_t wnd = min32(tcb->snd_wnd, tcb->cwnd);
         uint32_t flight = tcb->snd_nxt - tcb->snd_una;
-        uint32_t usable = wnd > flight ? wnd - flight : 0;
+        uint32_t rwnd_room = tcb->snd_wnd > flight ? tcb->snd_wnd - flight : 0;
+        uint32_t usable = min32(rwnd_room, room);
         uint32_t len = min32(min32(avail, usable), tcb->mss);
         bool fin = (tcb->tflags & TF_FIN_QUEUED) && tcb->snd_nxt + len == data_end && usable > len;
         if (len == 0 && !fin)
@@ -341,29 +511,23 @@ void tcp_output(struct tcb *tcb)
         uint8_t flags = fin ? TCP_FIN : 0;
         if (len && seq + len == data_end)
             flags |= TCP_PSH;
-        bool retrans = SEQ_LT(seq, tcb->snd_max);
         /* A local failure (no buffer, no route) is treated as a loss: the
          * retransmission timer recovers from it like from any other. */
         tcp_send_segment(tcb, seq, len, flags);
         uint32_t end = seq + len + (fin ? 1 : 0);
-        if (retrans) {
-            tcp_note_retransmit(tcb, seq, len + (fin ? 1 : 0), "rto"); /* go-back-N after an RTO */
-        } else {
-            TCOUNT(tcb->ts, tcp_tx_data_segs);
-            if (!(tcb->tflags & TF_RTT_ACTIVE)) {
-                /* Time this segment (RFC 6298 with Karn: never a retransmitted one). */
-                tcb->tflags |= TF_RTT_ACTIVE;
-                tcb->rtt_seq = seq;
-                tcb->rtt_start = st->now;
-            }
-        }
-        tcp_txq_add(tcb, seq, end, (uint8_t)((retrans ? TCP_TXSEG_RETRANS : 0) | (fin ? TCP_TXSEG_FIN : 0)));
+        TCOUNT(tcb->ts, tcp_tx_data_segs);
+        if (tcb->tflags & TF_IN_RECOVERY)
+            tcb->prr_out += end - seq;
+        /* Each record keeps its send time: RTT samples (RFC 6298, Karn)
+         * and RACK come from the records the ACKs cover. */
+        tcp_txq_add(tcb, seq, end, fin ? TCP_TXSEG_FIN : 0);
         tcb->snd_nxt = end;
         if (SEQ_GT(end, tcb->snd_max))
             tcb->snd_max = end;
         timer_cancel(st, &tcb->t_persist);
-        if (!timer_armed(&tcb->t_rexmt))
-            tcp_rexmt_arm(tcb);
+        /* RFC 6298 5.1 (or the TLP's probe timeout, RFC 8985 7.2). */
+        if (!timer_armed(&tcb->t_rexmt) || (tcb->tflags & TF_PTO))
+            tcp_rexmt_schedule(tcb);
         sent = true;
     }
     if (!sent && (tcb->tflags & TF_ACKNOW))
@@ -379,30 +543,6 @@ void tcp_output(struct tcb *tcb)
     }
 }
 
-void tcp_retransmit_first(struct tcb *tcb, const char *why)
-{
-    if (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED) {
-        tcp_send_syn(tcb);
-        tcp_note_retransmit(tcb, tcb->iss, 1, why);
-        return;
-    }
-    uint32_t seq = tcb->snd_una;
-    uint32_t data_end = tcp_fin_seq(tcb);
-    uint32_t avail = SEQ_LT(seq, data_end) ? data_end - seq : 0;
-    uint32_t len = min32(min32(avail, tcb->mss), tcb->snd_max - seq);
-    bool fin = (tcb->tflags & TF_FIN_QUEUED) && seq + len == data_end && SEQ_GT(tcb->snd_max, data_end);
-    if (len == 0 && !fin)
-        return;
-    tcp_send_segment(tcb, seq, len, fin ? TCP_FIN : 0);
-    tcp_note_retransmit(tcb, seq, len + (fin ? 1 : 0), why);
-    if (tcb->txq.len) {
-        struct tcp_txseg *s = txq_at(&tcb->txq, 0);
-        s->flags |= TCP_TXSEG_RETRANS;
-        s->sent_at = tcb->ts->st->now;
-        if (s->xmits < UINT8_MAX)
-            s->xmits++;
-    }
-}
 
 void tcp_window_update(struct tcb *tcb)
 {

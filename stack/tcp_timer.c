@@ -1,14 +1,17 @@
 /*
- * TCP timers. Each connection embeds five `struct timer`s in its TCB; the
+ * TCP timers. Each connection embeds six `struct timer`s in its TCB; the
  * stack's timer heap runs them from ustack_poll(), so time is always st->now.
  *
  *  t_rexmt    Retransmission (RFC 6298). Runs while data, SYN or FIN is
  *             unacknowledged; restarted when an ACK acknowledges new data and
- *             stopped when everything is acknowledged. On expiry: the first
- *             unacknowledged segment goes again (go-back-N: snd_nxt returns to
- *             snd_una and congestion control restarts from one segment,
- *             RFC 5681 3.1), the RTO doubles (exponential backoff, bounded by
- *             cfg.rto_max_us), and after cfg.syn_retries (SYN),
+ *             stopped when everything is acknowledged. Where a tail loss probe
+ *             may go it is armed with the probe timeout instead (TF_PTO,
+ *             tcp_rexmt_schedule() in tcp_recovery.c). On an RTO: every
+ *             segment not SACKed is marked lost and resent from the
+ *             retransmission queue, oldest first, as the window allows
+ *             (snd_nxt does not move back; congestion control restarts from
+ *             one segment, RFC 5681 3.1), the RTO doubles (exponential
+ *             backoff, bounded by cfg.rto_max_us), and after cfg.syn_retries (SYN),
  *             cfg.synack_retries (SYN-ACK of a listener's child) or
  *             cfg.data_retries consecutive expirations the connection is
  *             dropped with ETIMEDOUT (or the last ICMP soft error).
@@ -30,6 +33,10 @@
  *             doubles as the FIN-WAIT-2 limit for connections the user has
  *             closed (cfg.fin_wait2_us, as Linux's tcp_fin_timeout), so an
  *             orphan whose peer never closes cannot live forever.
+ *  t_rack     RACK reordering timer (RFC 8985 6.3), in tcp_recovery.c:
+ *             armed when a segment sent before one the peer delivered is not
+ *             yet overdue; on expiry what is now overdue is marked lost and
+ *             recovery may start.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -146,6 +153,10 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
     struct tcp_stack *ts = tcb->ts;
     const struct tcp_config *c = &ts->cfg;
     (void)st;
+    if (tcb->tflags & TF_PTO) {
+        tcp_tlp_fire(tcb); /* the probe timeout, not the RTO */
+        return;
+    }
     TCOUNT(ts, tcp_rto_expired);
     tcb->rexmit_count++;
     unsigned limit = c->data_retries;
@@ -173,19 +184,22 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
     }
     /* RFC 5681 3.1 eq. 4: ssthresh from FlightSize (held if this data timed
      * out before), cwnd to one segment; fast recovery ends. */
-    if (tcb->rexmit_count == 1)
-        tcb->ssthresh = tcb->cc->ssthresh(tcb); /* held when the same data times out again */
+    bool was_recovering = tcb->tflags & TF_IN_RECOVERY;
+    tcp_recovery_on_rto(tcb); /* first: it saves the window for an undo */
+    if (tcb->rexmit_count == 1) {
+        /* ssthresh is held when the same data times out again; a recovery
+         * under way already lowered it for this loss (as Linux). */
+        if (!was_recovering || tcb->ssthresh == UINT32_MAX)
+            tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    }
     tcb->cwnd = tcb->mss;                       /* loss window (RFC 5681 3.1) */
     if (tcb->cc->on_rto)
         tcb->cc->on_rto(tcb);
     if (tcp_traced(tcb))
         tcp_trace_cwnd(tcb, "rto");
-    tcb->tflags &= ~TF_IN_RECOVERY;
-    tcb->dupacks = 0;
-    tcb->recover = tcb->snd_max;
-    /* Go-back-N: everything after snd_una is sent again as the window allows. */
-    tcb->snd_nxt = tcb->snd_una;
-    tcp_txq_clear(tcb);
+    /* Everything not SACKed is marked lost: it goes again, oldest first, as
+     * the window allows (for a peer without SACK that is every unacknowledged
+     * segment, less what cumulative ACKs cover meanwhile). */
     tcp_output(tcb);
     if (!timer_armed(&tcb->t_rexmt) && tcb->snd_una != tcb->snd_max && !timer_armed(&tcb->t_persist))
         tcp_rexmt_arm(tcb);
@@ -268,6 +282,13 @@ static void tcp_2msl_fired(struct ustack *st, struct timer *t)
     }
 }
 
+static void tcp_rack_fired(struct ustack *st, struct timer *t)
+{
+    struct tcb *tcb = TCB_OF(t, t_rack);
+    (void)st;
+    tcp_rack_timer_fired(tcb);
+}
+
 void tcp_timers_init(struct tcb *tcb)
 {
     timer_init(&tcb->t_rexmt, tcp_rexmt_fired);
@@ -275,6 +296,7 @@ void tcp_timers_init(struct tcb *tcb)
     timer_init(&tcb->t_delack, tcp_delack_fired);
     timer_init(&tcb->t_keep, tcp_keep_fired);
     timer_init(&tcb->t_2msl, tcp_2msl_fired);
+    timer_init(&tcb->t_rack, tcp_rack_fired);
 }
 
 void tcp_timers_cancel(struct tcb *tcb)
@@ -285,6 +307,7 @@ void tcp_timers_cancel(struct tcb *tcb)
     timer_cancel(st, &tcb->t_delack);
     timer_cancel(st, &tcb->t_keep);
     timer_cancel(st, &tcb->t_2msl);
+    timer_cancel(st, &tcb->t_rack);
 }
 
 void tcp_rto_after_handshake(struct tcb *tcb)

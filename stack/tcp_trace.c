@@ -62,6 +62,16 @@ void tcp_trace_event(struct tcb *tcb, const char *name, const char *k1, int64_t 
     trace_emit(tcb->ts->st, &ev);
 }
 
+void tcp_trace_mark_lost(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why)
+{
+    struct ustack_trace_event ev;
+    tcp_trace_begin(tcb, &ev, "mark_lost");
+    trace_str(&ev, "why", why);
+    trace_int(&ev, "seq", seq);
+    trace_int(&ev, "len", len);
+    trace_emit(tcb->ts->st, &ev);
+}
+
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why)
 {
     TCOUNT(tcb->ts, tcp_retransmit_segs);

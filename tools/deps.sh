@@ -11,7 +11,7 @@ pkgs=(
     curl socat netcat-openbsd tcpdump      # integration tests
     apache2-utils                          # ab: many keep-alive HTTP requests (TCP tests)
     nftables                               # kernel-side loss without netem
-    tshark                                 # retransmission cross-check (test_trace_tshark.sh)
+    tshark                                 # captures read back (test_trace_tshark.sh, test_tcp_sack.sh)
     python3 python3-scapy                  # crafted and malformed packets
     python3-matplotlib                     # tools/ustack-plot (make study)
 )

@@ -84,6 +84,11 @@ impair() {
     # numgen random mod 1000 < pct*10 drops pct% of the packets leaving DEV.
     local permille
     permille=$(awk -v p="$pct" 'BEGIN { printf "%d", p * 10 + 0.5 }')
+    # The egress hook sees a GSO packet before it is cut into segments: with
+    # Linux's default one "packet" can be 64 KiB, and one drop would lose
+    # tens of segments. One segment per GSO packet on the namespace's bridge
+    # makes the loss per segment, as netem's would be.
+    ip netns exec "$ns" ip link set dev br0 gso_max_segs 1 2>/dev/null || true
     ip netns exec "$ns" nft -f - <<NFT
 table netdev ustack_impair_$dev
 delete table netdev ustack_impair_$dev

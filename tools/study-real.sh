@@ -20,6 +20,9 @@
 #                         sender: ustack's window closes, Linux probes it
 #   lossy-5pct            5% kernel-side loss towards ustackd and 5% of its own
 #                         segments dropped by its injector
+# sack-recovery, rack-tlp and cubic-vs-newreno are simulator-only (make study):
+# they drop or delay chosen segments, which the real TAP's random injector and
+# the kernel-side loss cannot do.
 # Output in build/study-real/NAME/: trace.jsonl, capture.pcap, counters.txt,
 # summary.txt and the plots. Randomness in the injector comes from SEED; the
 # kernel-side loss and Linux's timing are not seeded, so runs differ (the
@@ -31,6 +34,12 @@ BIN=$ROOT/build/bin
 SCENARIO=${1:-}
 SEED=${2:-1}
 SCENARIOS="handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct"
+case "$SCENARIO" in
+    sack-recovery | rack-tlp | cubic-vs-newreno)
+        echo "study-real: $SCENARIO runs only in the simulator (make study SCENARIO=$SCENARIO): it drops or" \
+            "delays chosen segments, which the TAP's random injector cannot" >&2
+        exit 2 ;;
+esac
 case " $SCENARIOS " in
     *" $SCENARIO "*) ;;
     *) echo "usage: tools/study-real.sh SCENARIO [SEED]; SCENARIO is one of: $SCENARIOS" >&2; exit 2 ;;

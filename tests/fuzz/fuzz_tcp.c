@@ -17,7 +17,8 @@
  *               passive, active and not yet accepted, FIN-WAIT-1/2 held and
  *               orphaned, CLOSING, TIME-WAIT, CLOSE-WAIT, LAST-ACK)
  *   byte 1      variant bits: data queued by the stack, data queued for the
- *               application, MSS option, zero window, TCP_NODELAY, small buffers
+ *               application, MSS, SACK, timestamp and window-scale options, zero
+ *               window, TCP_NODELAY, small buffers
  *   then ops    segments (header fields relative to the tracked state, raw
  *               options, payload), time passing, application calls (send,
  *               recv, shutdown, close, abortive close, accept, options),
@@ -95,7 +96,7 @@ enum scenario {
 
 #define V_STACK_DATA 0x01 /* the stack has sent data the peer has not acknowledged */
 #define V_APP_DATA 0x02   /* the peer's data waits for the application */
-#define V_MSS 0x04        /* the peer announces a small MSS */
+#define V_MSS 0x04        /* the peer announces a small MSS and offers SACK, timestamps, window scaling */
 #define V_ZERO_WND 0x08   /* the peer closes its window during setup */
 #define V_NODELAY 0x10
 #define V_SMALLBUF 0x20   /* SO_RCVBUF/SO_SNDBUF at the minimum */
@@ -374,10 +375,14 @@ static void expect_state(struct w *w, enum tcp_state want, const char *what)
 static void setup(struct w *w, enum scenario sc, unsigned v)
 {
     static const uint8_t pdata[300] = {1, 2, 3, 4, 5, 6, 7, 8};
-    uint8_t mss_opt[4] = {TCP_OPT_MSS, 4, 0, 0};
+    /* MSS 100, SACK-permitted, timestamps (TSval 1000), NOP, window scale 7:
+     * the stack then keeps a SACK scoreboard and checks PAWS, which the
+     * fuzzed segments' raw options (SACK blocks, timestamps) exercise. */
+    uint8_t mss_opt[20] = {TCP_OPT_MSS, 4, 0, 0, TCP_OPT_SACK_PERM, 2, TCP_OPT_TIMESTAMP, 10, 0, 0, 3, 0xe8,
+                           0, 0, 0, 0, TCP_OPT_NOP, TCP_OPT_WSCALE, 3, 7};
     put16(mss_opt + 2, 100);
     const uint8_t *opts = (v & V_MSS) ? mss_opt : NULL;
-    size_t optlen = (v & V_MSS) ? 4 : 0;
+    size_t optlen = (v & V_MSS) ? sizeof mss_opt : 0;
     uint16_t wnd = 65535;
     w->p_iss = w->p_nxt = 0x7fffff00u; /* the peer's sequence numbers wrap soon */
     w->lport = LPORT;

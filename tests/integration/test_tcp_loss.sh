@@ -8,8 +8,10 @@
 # 20 MiB to /upload (the stack receives), and ustack-get on tap1 fetches 20 MiB
 # from `python3 -m http.server` (the stack as client). All sha256-equal; the
 # counters show that the faults happened and were recovered from; nothing
-# leaks. The TCP here is Reno without SACK and with a 64 KiB window: each
-# transfer takes about a minute (the "time:" lines say how long).
+# leaks. About 6% of ustack's segments are lost in all when it sends, and the
+# download runs at what CUBIC gets at that loss (about 5 Mbit/s, 30 s); Linux
+# sends with its default congestion control (bbr here, which ignores random
+# loss), so the upload takes a second or two. The "time:" lines say how long.
 . "$(dirname "$0")/lib.sh"
 
 BOUND=180                       # seconds, per transfer

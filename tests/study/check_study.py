@@ -3,14 +3,18 @@
 
     check_study.py SCENARIO DIR
 
-DIR holds what `ustack-study SCENARIO -o DIR` and `ustack-plot DIR/trace.jsonl
--o DIR` wrote. Prints one line per check, "ok - ..." or "FAIL - ...", and
-exits 0 (the shell script counts the lines).
+DIR holds what `ustack-study SCENARIO -o DIR` and `tools/study-plot.sh DIR
+SCENARIO` wrote. Prints one line per check, "ok - ..." or "FAIL - ...", and
+exits 0 (the shell script counts the lines). For a group (sack-recovery,
+rack-tlp, cubic-vs-newreno) DIR holds one run per part: each is checked as a
+scenario "GROUP/PART", then the parts against each other (GROUP_CHECKS).
 
 What is checked, for every scenario:
   - the trace parses, and each stack's TCP segments in its pcap are exactly
     its seg_out and seg_in events, in order, field by field (seq, ack, len,
-    flags, window), at the same times; the exceptions: the SYN that reaches
+    flags, window: on the wire shifted right by the sender's scale when both
+    SYNs carry the window scale option), at the same times; the exceptions:
+    the SYN that reaches
     the server's listener has no seg_in (the listener is not a connection),
     and the client's SYN waits for ARP (the event is when TCP sent it, the
     pcap when it left; if the ARP request is lost, the SYN's retransmission
@@ -39,10 +43,12 @@ MSS = 1460
 FLAG_NAMES = "FSRPAUEC"  # bit 0 first, as the trace writes them
 
 results = []
+PREFIX = [""]   # the run being checked: the scenario, or GROUP/PART
+CUR_DIR = [""]  # its directory
 
 
 def check(what, ok, detail=""):
-    results.append((bool(ok), what, detail))
+    results.append((bool(ok), PREFIX[0], what, detail))
     return bool(ok)
 
 
@@ -62,8 +68,35 @@ def conn_of(events, laddr):
     return None
 
 
-def read_pcap(path):
-    """[(t_us, src, dst, (seq, ack, len, flags, win))] for the TCP segments."""
+def tcp_options(opts):
+    """{"wscale": shift, "sack_ok": True, "sack": [(start, end)], "ts": (val, ecr)} of a TCP header's options."""
+    out, i = {}, 0
+    while i < len(opts):
+        kind = opts[i]
+        if kind == 0:
+            break
+        if kind == 1:
+            i += 1
+            continue
+        if i + 1 >= len(opts) or opts[i + 1] < 2:
+            break
+        ln = opts[i + 1]
+        body = opts[i + 2: i + ln]
+        if kind == 3 and ln == 3:
+            out["wscale"] = body[0]
+        elif kind == 4:
+            out["sack_ok"] = True
+        elif kind == 5:
+            out["sack"] = [struct.unpack_from(">II", body, 8 * b) for b in range((ln - 2) // 8)]
+        elif kind == 8 and ln == 10:
+            out["ts"] = struct.unpack_from(">II", body, 0)
+        i += ln
+    return out
+
+
+def read_pcap(path, with_options=False):
+    """[(t_us, src, dst, (seq, ack, len, flags, win))] for the TCP segments
+    (with_options: a fifth item, the options as tcp_options() reads them)."""
     with open(path, "rb") as f:
         data = f.read()
     magic, = struct.unpack_from("<I", data, 0)
@@ -90,12 +123,11 @@ def read_pcap(path):
         win = struct.unpack_from(">H", tcp, 14)[0]
         fs = "".join(FLAG_NAMES[i] for i in range(8) if flags & (1 << i))
         seg = (seq, ack if flags & 0x10 else 0, len(tcp) - doff, fs, win)
-        out.append((sec * 1000000 + usec, src, dst, seg))
+        if with_options:
+            out.append((sec * 1000000 + usec, src, dst, seg, tcp_options(tcp[20:doff])))
+        else:
+            out.append((sec * 1000000 + usec, src, dst, seg))
     return out
-
-
-def trace_seg(ev):
-    return (ev["seq"], ev["ack"], ev["len"], ev["flags"], ev["win"])
 
 
 def read_csv(path):
@@ -112,18 +144,35 @@ def check_pcap(events, d, node, addr, pcap_name):
     outs = [ev for ev in mine if ev["ev"] == "seg_out"]
     ins = [ev for ev in mine if ev["ev"] == "seg_in"]
     try:
-        frames = read_pcap(os.path.join(d, pcap_name))
+        frames_o = read_pcap(os.path.join(d, pcap_name), True)
     except (OSError, ValueError, struct.error) as e:
         check("%s: %s parses" % (node, pcap_name), False, str(e))
         return
+    # RFC 7323 2: with window scaling (both SYNs carry the option), the
+    # window field of every segment but a SYN is the window shifted right by
+    # its sender's scale; the trace has the window itself.
+    frames = [f[:4] for f in frames_o]
+    syns = {}
+    for f in frames_o:
+        if "S" in f[3][3]:
+            syns.setdefault(f[1], f[4])
+    scaled = len(syns) == 2 and all("wscale" in o for o in syns.values())
+    peer = SERVER if addr == CLIENT else CLIENT
+
+    def trace_seg(ev, sender):
+        seg = (ev["seq"], ev["ack"], ev["len"], ev["flags"], ev["win"])
+        if scaled and "S" not in ev["flags"]:
+            seg = seg[:4] + (ev["win"] >> syns[sender]["wscale"],)
+        return seg
+
     p_out = [f for f in frames if f[1] == addr]
     p_in = [f for f in frames if f[2] == addr]
     # Out: one frame per seg_out, same fields; the time differs only for a
     # segment that waited for ARP (the client's first SYN).
-    same = len(p_out) == len(outs) and all(f[3] == trace_seg(ev) for f, ev in zip(p_out, outs))
-    check("%s: its %d TCP segments out in %s are its %d seg_out events, field by field"
-          % (node, len(p_out), pcap_name, len(outs)), same,
-          first_diff([f[3] for f in p_out], [trace_seg(ev) for ev in outs]))
+    same = len(p_out) == len(outs) and all(f[3] == trace_seg(ev, addr) for f, ev in zip(p_out, outs))
+    check("%s: its %d TCP segments out in %s are its %d seg_out events, field by field%s"
+          % (node, len(p_out), pcap_name, len(outs), " (windows scaled)" if scaled else ""), same,
+          first_diff([f[3] for f in p_out], [trace_seg(ev, addr) for ev in outs]))
     late = [(ev, f) for f, ev in zip(p_out, outs) if f[0] != ev["t"]]
     check("%s: seg_out times equal the pcap's (except SYNs that waited for ARP)" % node,
           all("S" in ev["flags"] and f[0] > ev["t"] for ev, f in late),
@@ -131,7 +180,7 @@ def check_pcap(events, d, node, addr, pcap_name):
     # In: the same, plus the SYN the listener got (no connection: no seg_in).
     k, extra, bad = 0, [], []
     for f in p_in:
-        if k < len(ins) and f[3] == trace_seg(ins[k]) and f[0] == ins[k]["t"]:
+        if k < len(ins) and f[3] == trace_seg(ins[k], peer) and f[0] == ins[k]["t"]:
             k += 1
         elif f[3][3] == "S":
             extra.append(f)
@@ -376,28 +425,306 @@ SCENARIO_CHECKS = {
 }
 
 
-def main():
-    name, d = sys.argv[1], sys.argv[2]
+# ------------------------------------------------------------------ groups
+#
+# A group (ustack-study GROUP -o DIR) leaves one run per part in DIR/PART;
+# each part is checked as a scenario of its own (SCENARIO_CHECKS["GROUP/PART"])
+# and then the parts against each other (GROUP_CHECKS["GROUP"], with
+# {part: (events, mine)}).
+
+
+def client_isn(mine):
+    for ev in mine:
+        if ev["ev"] == "seg_out" and "S" in ev["flags"]:
+            return ev["seq"]
+    return None
+
+
+def scripted(d, what):
+    """The stream offsets of the segments the path's rules dropped (what =
+    "dropped"), held back or delayed, from summary.txt: [(offset, t_us)]."""
+    out = []
+    with open(os.path.join(d, "summary.txt")) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("at ") and "client's segment of bytes" in line and ": " + what in line:
+                t = float(line.split()[1])
+                off = int(line.split("bytes ")[1].split("..")[0])
+                out.append((off, round(t * 1e6) + 1000000))
+    return out
+
+
+def min_rtt(mine):
+    samples = [ev["sample"] for ev in mine if ev["ev"] == "rtt"]
+    return min(samples) if samples else 0
+
+
+def sack_acks(d):
+    """The client's incoming ACKs that carry SACK blocks: [(t_us, ack, blocks)]."""
+    return [(f[0], f[3][1], f[4]["sack"]) for f in read_pcap(os.path.join(d, "capture.pcap"), True)
+            if f[2] == CLIENT and "sack" in f[4]]
+
+
+def sc_sack_recovery_sack(events, mine):
+    d = CUR_DIR[0]
+    isn = client_isn(mine)
+    drops = [(isn + 1 + off) & 0xFFFFFFFF for off, _ in scripted(d, "dropped")]
+    check("three segments were dropped by the path", len(drops) == 3, drops)
+    acks = sack_acks(d)
+    holes = sorted({b[0] for _, _, blocks in acks for b in blocks})
+    check("SACK blocks reached the client (%d ACKs with SACK)" % len(acks), len(acks) > 0)
+    check("the SACK blocks start right after each hole: the receiver reported all three",
+          all(any(h == (seq + MSS - 12) & 0xFFFFFFFF for h in holes) for seq in drops), (drops, holes[:10]))
+    rex = events_named(mine, "retransmit")
+    check("each dropped segment is retransmitted exactly once, nothing else",
+          sorted(ev["seq"] for ev in rex) == sorted(drops), [(ev["seq"], ev["why"]) for ev in rex])
+    check("every retransmission is why sack (RFC 6675 loss marking, not the RTO)",
+          rex and all(ev["why"] == "sack" for ev in rex), [ev["why"] for ev in rex])
+    lost = [ev["seq"] for ev in events_named(mine, "mark_lost")]
+    check("mark_lost for each dropped segment, and sack_lost events (the scoreboard found them)",
+          sorted(lost) == sorted(drops) and events_named(mine, "sack_lost"), lost)
+    check("no RACK, no TLP: rack_lost and tlp absent",
+          not events_named(mine, "rack_lost") and not events_named(mine, "tlp"))
+    rs = events_named(mine, "recovery_start")
+    rtt = min_rtt(mine)
+    spread = max(ev["t"] for ev in rex) - rs[0]["t"] if rs and rex else None
+    check("one recovery, and all three retransmissions within one RTT of its start (%s us, min RTT %d us)"
+          % (spread, rtt), len(rs) == 1 and spread is not None and spread < rtt)
+    check("no rto_fired", not events_named(events, "rto_fired"))
+
+
+def sc_sack_recovery_newreno(events, mine):
+    d = CUR_DIR[0]
+    isn = client_isn(mine)
+    drops = [(isn + 1 + off) & 0xFFFFFFFF for off, _ in scripted(d, "dropped")]
+    check("three segments were dropped by the path", len(drops) == 3, drops)
+    check("no SACK block on the wire (SACK is off)", not sack_acks(d))
+    rex = events_named(mine, "retransmit")
+    check("each dropped segment is retransmitted exactly once, why fast_retransmit",
+          sorted(ev["seq"] for ev in rex) == sorted(drops) and all(ev["why"] == "fast_retransmit" for ev in rex),
+          [(ev["seq"], ev["why"]) for ev in rex])
+    pa = events_named(mine, "partial_ack")
+    check("two partial_ack events (RFC 6582: each reveals the next hole)", len(pa) == 2, len(pa))
+    check("the second and third retransmissions go with the partial ACKs",
+          len(rex) == 3 and [ev["t"] for ev in rex[1:]] == [ev["t"] for ev in pa])
+    rtt = min_rtt(mine)
+    gaps = [b["t"] - a["t"] for a, b in zip(rex, rex[1:])]
+    check("one retransmission per round trip (gaps %s us, min RTT %d us)" % (gaps, rtt),
+          len(gaps) == 2 and all(0.9 * rtt <= g <= 1.5 * rtt for g in gaps))
+    check("one recovery, no rto_fired",
+          len(events_named(mine, "recovery_start")) == 1 and not events_named(events, "rto_fired"))
+
+
+def recovery_end(mine):
+    ends = [ev["t"] for ev in mine if ev["ev"] == "cwnd" and ev["why"] == "recovery_end"]
+    return ends[0] if ends else None
+
+
+def grp_sack_recovery(runs):
+    sack, nr = runs.get("sack"), runs.get("newreno")
+    if not check("both parts ran (sack, newreno)", sack and nr, sorted(runs)):
+        return
+    start = events_named(sack[1], "recovery_start")[0]["t"]
+    a, b = recovery_end(sack[1]), recovery_end(nr[1])
+    rtt = min_rtt(sack[1])
+    check("SACK recovery ends at least a round trip before NewReno's (%.1f and %.1f ms after it started)"
+          % ((a - start) / 1e3, (b - start) / 1e3), a and b and b - a >= 0.9 * rtt)
+
+
+def sc_rack_reorder(events, mine):
+    d = CUR_DIR[0]
+    isn = client_isn(mine)
+    held = [(isn + 1 + off) & 0xFFFFFFFF for off, _ in scripted(d, "held back")]
+    late = [(isn + 1 + off) & 0xFFFFFFFF for off, _ in scripted(d, "delayed")]
+    check("one segment held back behind 2, two delayed 40 ms", len(held) == 1 and len(late) == 2, (held, late))
+    if len(held) != 1 or len(late) != 2:
+        return
+    rex = events_named(mine, "retransmit")
+    seg = lambda seq: (lambda ev: ev.get("seq") == seq)  # noqa: E731
+    check("the segment held back behind 2 is not retransmitted", not [ev for ev in rex if seg(held[0])(ev)])
+    timers = events_named(mine, "rack_timer")
+    check("RACK armed its reordering timer (rack_timer, reo_wnd > 0) before the first segment was overdue",
+          timers and timers[0]["reo_wnd_us"] > 0, timers[:1])
+    first = [ev for ev in rex if seg(late[0])(ev)]
+    check("the first late segment is retransmitted once, by RACK (rack_lost, why sack)",
+          len(first) == 1 and first[0]["why"] == "sack" and
+          any(ev["t"] == first[0]["t"] for ev in events_named(mine, "rack_lost")), first)
+    ds = [ev for ev in events_named(mine, "dsack") if ev["start"] == late[0]]
+    check("a D-SACK reports it received twice", len(ds) == 1 and (not first or ds[0]["t"] > first[0]["t"]), ds)
+    undo = events_named(mine, "undo")
+    check("the reduction is undone (undo, why dsack) and ssthresh back to infinite",
+          len(undo) == 1 and undo[0].get("dsack") == 1 and
+          [ev for ev in mine if ev["ev"] == "cwnd" and ev["why"] == "undo" and ev["ssthresh"] == -1], undo)
+    if ds:
+        before = {ev["reo_wnd_us"] for ev in timers + events_named(mine, "rack_lost") if ev["t"] < ds[0]["t"]}
+        after = {ev["reo_wnd_us"] for ev in timers + events_named(mine, "rack_lost") if ev["t"] >= ds[0]["t"]}
+        check("the reordering window doubles with the D-SACK (%s -> %s us)" % (sorted(before), sorted(after)),
+              len(before) == 1 and after and min(after) == 2 * min(before))
+    check("the second late segment, as late as the first, is not retransmitted (the wider window)",
+          not [ev for ev in rex if seg(late[1])(ev)] and len(rex) == 1, [(ev["seq"], ev["why"]) for ev in rex])
+    check("no rto_fired", not events_named(events, "rto_fired"))
+
+
+def sc_rack_tail_tlp(events, mine):
+    tlp = events_named(mine, "tlp")
+    check("one tail loss probe (tlp event), a retransmission of the last segment (why tlp)",
+          len(tlp) == 1 and tlp[0]["retrans"] == 1 and [ev for ev in events_named(mine, "retransmit")
+                                                          if ev["why"] == "tlp" and ev["t"] == tlp[0]["t"]], tlp)
+    check("no rto_fired", not events_named(events, "rto_fired"))
+    if not tlp:
+        return
+    # Both timers start again with every ACK (RFC 6298 5.3, RFC 8985 7.2).
+    last = max(ev["t"] for ev in mine if ev["ev"] == "seg_in" and ev["t"] < tlp[0]["t"])
+    srtt = [ev["srtt"] for ev in events_named(mine, "rtt") if ev["t"] <= tlp[0]["t"]][-1]
+    rto = [ev["rto"] for ev in events_named(mine, "rtt") if ev["t"] <= tlp[0]["t"]][-1]
+    wait = tlp[0]["t"] - last
+    check("the probe goes 2 SRTT after the last ACK (%.1f ms; SRTT %.1f ms), before the RTO would (%.0f ms)"
+          % (wait / 1e3, srtt / 1e3, rto / 1e3), abs(wait - 2 * srtt) <= 1000 and wait < rto)
+    rl = events_named(mine, "rack_lost")
+    check("its SACK lets RACK find the other lost segment (rack_lost after the probe, retransmitted why sack)",
+          rl and rl[0]["t"] > tlp[0]["t"] and [ev for ev in events_named(mine, "retransmit") if ev["why"] == "sack"])
+
+
+def sc_rack_tail_rto(events, mine):
+    check("no tail loss probe (TLP is off)", not events_named(mine, "tlp"))
+    rto = events_named(mine, "rto_fired")
+    check("the RTO fires", len(rto) >= 1)
+    if rto:
+        last = max(ev["t"] for ev in mine if ev["ev"] == "seg_in" and ev["t"] < rto[0]["t"])
+        check("at least 200 ms after the last ACK (%.1f ms)" % ((rto[0]["t"] - last) / 1e3),
+              rto[0]["t"] - last >= 200000)
+
+
+def last_byte(d):
+    v = summary_value(d, "duration")
+    return float(v.split()[0]) if v else None
+
+
+def grp_rack_tlp(runs, d):
+    tlp, rto = runs.get("tail-tlp"), runs.get("tail-rto")
+    if not check("the parts ran (reorder, tail-tlp, tail-rto)", "reorder" in runs and tlp and rto, sorted(runs)):
+        return
+    t_tlp = events_named(tlp[1], "tlp")
+    t_rto = events_named(rto[1], "rto_fired")
+    check("the probe comes before the RTO would have",
+          t_tlp and t_rto and t_tlp[0]["t"] < t_rto[0]["t"])
+    a, b = last_byte(os.path.join(d, "tail-tlp")), last_byte(os.path.join(d, "tail-rto"))
+    check("with TLP the last byte arrives sooner (%s s against %s s)" % (a, b), a and b and a < b)
+
+
+def cc_loss(mine, mss):
+    """At the first congestion event: (cwnd before, ssthresh, flight)."""
+    cw = events_named(mine, "cwnd")
+    i = next((k for k, ev in enumerate(cw) if ev["why"] == "fast_retransmit"), None)
+    if not i:
+        return None
+    return cw[i - 1]["cwnd"], cw[i]["ssthresh"], cw[i]["flight"], cw[i]["t"]
+
+
+def regain(mine, w, after):
+    ts = [ev["t"] for ev in events_named(mine, "cwnd") if ev["t"] > after and ev["cwnd"] >= w]
+    return ts[0] - after if ts else None
+
+
+def grp_cubic_vs_newreno(runs, d):
+    cu, nr = runs.get("cubic"), runs.get("newreno")
+    if not check("both parts ran (cubic, newreno)", cu and nr, sorted(runs)):
+        return
+    mss = max(ev["len"] for ev in cu[1] if ev["ev"] == "seg_out")
+    lc, ln = cc_loss(cu[1], mss), cc_loss(nr[1], mss)
+    if not check("each found the loss by fast retransmit", lc and ln):
+        return
+    check("cubic: ssthresh = 0.7 cwnd at the loss (%d = 0.7 x %d)" % (lc[1], lc[0]),
+          lc[1] == max(lc[0] * 7 // 10, 2 * mss))
+    check("newreno: ssthresh = FlightSize / 2 at the loss (%d = %d / 2)" % (ln[1], ln[2]),
+          ln[1] == max(ln[2] // 2, 2 * mss))
+    ec, en = recovery_end(cu[1]), recovery_end(nr[1])
+    rc, rn = regain(cu[1], lc[0], ec), regain(nr[1], ln[0], en)
+    check("after the loss cubic regains its W_max (%d bytes) sooner than newreno regains its own (%d): %s s and %s s"
+          % (lc[0], ln[0], rc and rc / 1e6, rn and rn / 1e6), rc is not None and rn is not None and rc < rn)
+    a, b = last_byte(os.path.join(d, "cubic")), last_byte(os.path.join(d, "newreno"))
+    check("cubic delivers the data sooner, more goodput (%s s against %s s)" % (a, b), a and b and a < b)
+    ca = [ev for ev in events_named(cu[1], "cwnd") if ev["t"] > ec]
+    # The curve: concave below W_max (growth slowing), then convex above it.
+    below = [ev for ev in ca if ev["cwnd"] < lc[0]]
+    above = [ev for ev in ca if ev["cwnd"] > lc[0] * 1.05]
+    def rate(evs):
+        return (evs[-1]["cwnd"] - evs[0]["cwnd"]) / max(1, evs[-1]["t"] - evs[0]["t"]) if len(evs) > 1 else None
+    h = len(below) // 2
+    r1, r2, r3 = rate(below[:h]), rate(below[h:]), rate(above)
+    check("cubic's cwnd: concave below W_max, convex above (growth %s, %s, then %s bytes/s)"
+          % tuple(None if r is None else round(r * 1e6) for r in (r1, r2, r3)),
+          r1 and r2 and r3 and r1 > 2 * r2 and r3 > 2 * r2)
+
+
+SCENARIO_CHECKS.update({
+    "sack-recovery/sack": sc_sack_recovery_sack,
+    "sack-recovery/newreno": sc_sack_recovery_newreno,
+    "rack-tlp/reorder": sc_rack_reorder,
+    "rack-tlp/tail-tlp": sc_rack_tail_tlp,
+    "rack-tlp/tail-rto": sc_rack_tail_rto,
+})
+
+GROUP_CHECKS = {
+    "sack-recovery": lambda runs, d: grp_sack_recovery(runs),
+    "rack-tlp": grp_rack_tlp,
+    "cubic-vs-newreno": grp_cubic_vs_newreno,
+}
+
+
+def check_run(name, d):
+    """The checks of one run in d; returns (events, mine) or None."""
+    PREFIX[0], CUR_DIR[0] = name, d
     try:
         events = load_trace(os.path.join(d, "trace.jsonl"))
         check("trace.jsonl parses (%d events)" % len(events), events)
     except (OSError, ValueError) as e:
         check("trace.jsonl parses", False, str(e))
-        events = []
-    if events:
-        check_pcap(events, d, "client", CLIENT, "capture.pcap")
-        check_pcap(events, d, "server", SERVER, "capture-server.pcap")
-        check_plots(d)
-        try:
-            conn, mine = check_csv(events, d)
-            check_summary(d, mine)
-            fn = SCENARIO_CHECKS.get(name)
-            if check("%s has scenario checks" % name, fn):
+        return None
+    if not events:
+        return None
+    check_pcap(events, d, "client", CLIENT, "capture.pcap")
+    check_pcap(events, d, "server", SERVER, "capture-server.pcap")
+    check_plots(d)
+    try:
+        conn, mine = check_csv(events, d)
+        check_summary(d, mine)
+        fn = SCENARIO_CHECKS.get(name)
+        if check("%s has scenario checks" % name, fn or "/" in name):
+            if fn:
                 fn(events, mine)
-        except (OSError, KeyError, ValueError) as e:
-            check("CSV and summary readable", False, repr(e))
-    for ok, what, detail in results:
-        print("%s - %s: %s%s" % ("ok" if ok else "FAIL", name, what, "" if ok or not detail else " (%s)" % (detail,)))
+        return events, mine
+    except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+        check("CSV and summary readable, scenario checks ran", False, repr(e))
+    return None
+
+
+def main():
+    name, d = sys.argv[1], sys.argv[2]
+    if os.path.exists(os.path.join(d, "trace.jsonl")) or name not in GROUP_CHECKS:
+        check_run(name, d)
+    else:
+        parts = sorted(p for p in os.listdir(d) if os.path.isfile(os.path.join(d, p, "trace.jsonl")))
+        runs = {}
+        for p in parts:
+            r = check_run("%s/%s" % (name, p), os.path.join(d, p))
+            if r:
+                runs[p] = r
+        PREFIX[0], CUR_DIR[0] = name, d
+        for stem in ("compare-cwnd", "compare-tseq"):
+            for fmt, ok in (("png", valid_png), ("svg", valid_svg)):
+                p = os.path.join(d, "%s.%s" % (stem, fmt))
+                try:
+                    good, why = ok(p), ""
+                except (OSError, ET.ParseError, struct.error) as e:
+                    good, why = False, str(e)
+                check("plot %s.%s exists and is valid %s" % (stem, fmt, fmt.upper()), good, why)
+        try:
+            GROUP_CHECKS[name](runs, d)
+        except (OSError, KeyError, ValueError, IndexError, TypeError) as e:
+            check("the comparison ran", False, repr(e))
+    for ok, prefix, what, detail in results:
+        print("%s - %s: %s%s" % ("ok" if ok else "FAIL", prefix, what, "" if ok or not detail else " (%s)" % (detail,)))
 
 
 if __name__ == "__main__":

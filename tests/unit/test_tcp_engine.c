@@ -23,6 +23,7 @@
 #include <ustack/ustack.h>
 #include "internal.h"
 #include "tcp.h"
+#include "tcp_cc_cubic.h"
 
 #define LPORT 80
 #define PPORT 40000
@@ -722,6 +723,7 @@ START_TEST(three_dup_acks_trigger_fast_retransmit)
 {
     uint32_t iss;
     struct tcb *tcb = open_active(&iss, PEER_ISN, 0);
+    tcp_set_cc(tcb, &tcp_cc_newreno); /* RFC 5681's numbers below: ssthresh = FlightSize / 2 */
     static uint8_t d[20 * 1460];
     fill(d, sizeof d, 9);
     ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
@@ -732,20 +734,76 @@ START_TEST(three_dup_acks_trigger_fast_retransmit)
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     EXPECT(TCP_ACK, iss + 1 + 10 * 1460, PEER_ISN + 1, 1460); /* slow start: +1 MSS */
     EXPECT(TCP_ACK, iss + 1 + 11 * 1460, PEER_ISN + 1, 1460);
+    /* RFC 3042 limited transmit: the first two duplicates each send one new
+     * segment, cwnd unchanged. */
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 12 * 1460, PEER_ISN + 1, 1460);
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 13 * 1460, PEER_ISN + 1, 1460);
     EXPECT_NONE();
+    ck_assert_uint_eq(CNT(tcp_limited_transmit), 2);
+    ck_assert_uint_eq(tcb->cwnd, 11 * 1460);
     INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
     struct outseg o = EXPECT(TCP_ACK, una, PEER_ISN + 1, 1460);
     ck_assert_mem_eq(o.data, d + 1460, 1460);
+    EXPECT_NONE();
     ck_assert_uint_eq(CNT(tcp_fast_retransmit), 1);
-    uint32_t flight = 11 * 1460;
+    uint32_t flight = 13 * 1460;
     ck_assert_uint_eq(tcb->ssthresh, flight / 2);
     ck_assert_uint_eq(tcb->cwnd, flight / 2 + 3 * 1460);
-    /* The ACK of everything ends recovery: cwnd deflates to ssthresh. */
-    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 12 * 1460, .flags = TCP_ACK);
+    /* The ACK of everything ends recovery: cwnd deflates to ssthresh
+     * (RFC 6582 3.2 step 3, second option, as Linux). */
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 14 * 1460, .flags = TCP_ACK);
     ck_assert_uint_eq(tcb->cwnd, flight / 2);
     ck_assert(!(tcb->tflags & TF_IN_RECOVERY));
+    tcp_abort(T.ts, tcb);
+}
+END_TEST
+
+/* The same loss with the default algorithm: CUBIC's ssthresh is 0.7 cwnd
+ * (RFC 9438 4.6), W_max the cwnd at the loss, and congestion avoidance
+ * after recovery starts a curve with K = cbrt((W_max - cwnd) / C). */
+START_TEST(fast_retransmit_with_cubic_keeps_seven_tenths)
+{
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, PEER_ISN, 0);
+    ck_assert_ptr_eq(tcb->cc, &tcp_cc_cubic);
+    static uint8_t d[30 * 1460];
+    fill(d, sizeof d, 9);
+    ck_assert_int_eq(tcp_write(T.ts, tcb, d, sizeof d), (ssize_t)sizeof d);
+    for (int i = 0; i < 10; i++)
+        EXPECT(TCP_ACK, iss + 1 + (uint32_t)i * 1460, PEER_ISN + 1, 1460);
+    uint32_t una = iss + 1 + 1460;
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 10 * 1460, PEER_ISN + 1, 1460);
+    EXPECT(TCP_ACK, iss + 1 + 11 * 1460, PEER_ISN + 1, 1460);
+    /* Limited transmit on the first two duplicates (cwnd unchanged). */
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 12 * 1460, PEER_ISN + 1, 1460);
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, iss + 1 + 13 * 1460, PEER_ISN + 1, 1460);
+    INJECT(.seq = PEER_ISN + 1, .ack = una, .flags = TCP_ACK);
+    EXPECT(TCP_ACK, una, PEER_ISN + 1, 1460);
+    ck_assert_uint_eq(CNT(tcp_fast_retransmit), 1);
+    uint32_t cwnd = 11 * 1460;
+    ck_assert_uint_eq(tcb->ssthresh, cwnd * 7 / 10);
+    ck_assert_uint_eq(tcb->cwnd, cwnd * 7 / 10 + 3 * 1460);
+    struct tcp_cubic_info ci;
+    ck_assert(tcp_cubic_get_info(tcb, &ci));
+    ck_assert_uint_eq(ci.w_max, cwnd);
+    ck_assert_uint_eq(ci.cwnd_prior, cwnd);
+    ck_assert(!ci.epoch_valid);
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 14 * 1460, .flags = TCP_ACK);
+    ck_assert_uint_eq(tcb->cwnd, cwnd * 7 / 10);
+    /* The next ACK, with cwnd limiting the sender, begins the curve. */
+    ck_assert(SEQ_GEQ(tcb->snd_max, iss + 1 + 20 * 1460));
+    advance(&T, USTACK_MS(10));
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 15 * 1460, .flags = TCP_ACK);
+    ck_assert(tcp_cubic_get_info(tcb, &ci));
+    ck_assert(ci.epoch_valid);
+    ck_assert_uint_eq(ci.epoch_start, T.now);
+    ck_assert_uint_eq(ci.cwnd_epoch, cwnd * 7 / 10);
+    ck_assert_uint_eq(ci.k_ms, 2020); /* cbrt(3.3 segments / 0.4) = 2.0206 s */
     tcp_abort(T.ts, tcb);
 }
 END_TEST
@@ -894,11 +952,12 @@ START_TEST(passive_close_goes_through_close_wait_and_last_ack)
     tcp_close(T.ts, tcb);
     ck_assert_int_eq(tcb->state, TCPS_LAST_ACK);
     EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
-    /* On RTO, go-back-N sends the unacknowledged data and the FIN again, in
-     * one segment. */
+    /* On RTO, everything unacknowledged is lost: the data and the FIN go
+     * again, as they were sent, in order. */
     advance(&T, USTACK_MS(200));
-    struct outseg o = EXPECT(TCP_ACK | TCP_PSH | TCP_FIN, iss + 1, PEER_ISN + 2, 3);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH, iss + 1, PEER_ISN + 2, 3);
     ck_assert_mem_eq(o.data, "bye", 3);
+    EXPECT(TCP_ACK | TCP_FIN, iss + 4, PEER_ISN + 2, 0);
     INJECT(.seq = PEER_ISN + 2, .ack = iss + 5, .flags = TCP_ACK);
     ck_assert_uint_eq(tcp_tcb_count(T.ts), 0);
 }
@@ -1328,8 +1387,10 @@ START_TEST(pure_ack_after_rto_carries_snd_max)
     EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460);
     EXPECT(TCP_ACK | TCP_PSH, iss + 1461, PEER_ISN + 1, 1460);
     advance(&T, USTACK_MS(200));
-    EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460); /* go-back-N from snd_una */
-    ck_assert_uint_eq(tcb->snd_nxt, iss + 1461);
+    EXPECT(TCP_ACK, iss + 1, PEER_ISN + 1, 1460); /* the first lost segment, cwnd 1 MSS */
+    EXPECT_NONE();
+    ck_assert_uint_eq(tcb->lost_out, 2920);
+    ck_assert_uint_eq(tcb->retrans_out, 1460);
     /* Data from the peer is ACKed with SND.MAX, which it can accept. */
     INJECT(.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .data = "abc", .len = 3);
     advance(&T, USTACK_MS(200));
@@ -2035,6 +2096,7 @@ Suite *suite_tcp_engine(void)
     tcase_add_test(tc, rto_follows_rfc6298);
     tcase_add_test(tc, data_retries_exhausted_gives_etimedout);
     tcase_add_test(tc, three_dup_acks_trigger_fast_retransmit);
+    tcase_add_test(tc, fast_retransmit_with_cubic_keeps_seven_tenths);
     tcase_add_test(tc, zero_window_is_probed_with_backoff_and_resumes);
     tcase_add_test(tc, zero_window_that_never_opens_times_out);
     tcase_add_test(tc, zero_window_answered_by_a_live_peer_is_never_given_up);

@@ -34,7 +34,7 @@ struct ustack_conn_info {
     uint16_t lport, rport;      /* host order */
     uint32_t iss, irs;          /* our and the peer's initial sequence numbers */
     uint32_t snd_una;           /* oldest unacknowledged sequence number */
-    uint32_t snd_nxt;           /* next to send (goes back to snd_una after an RTO) */
+    uint32_t snd_nxt;           /* next new byte to send (equals snd_max: an RTO does not move it back) */
     uint32_t snd_max;           /* highest sent + 1 */
     uint32_t rcv_nxt;           /* next expected from the peer */
     uint32_t inflight;          /* snd_max - snd_una: RFC 5681 FlightSize */

@@ -102,12 +102,16 @@ void ustack_config_default(struct ustack_config *cfg);
 #define USTACK_TCPF_EIFEL 0x0080      /* RFC 3522/4015: detect a spurious RTO, undo it */
 #define USTACK_TCPF_HYSTART 0x0100    /* RFC 9406 HyStart++: leave slow start on an RTT rise */
 #define USTACK_TCPF_AUTOTUNE 0x0200   /* grow buffers up to tcp_{rcv,snd}buf_max as needed */
+#define USTACK_TCPF_ECN 0x0400        /* RFC 3168 ECN: ask for it on our SYNs (off by default,
+                                       * as Linux's tcp_ecn=2); a peer's request is
+                                       * accepted whenever this is on */
 #define USTACK_TCPF_DEFAULT                                                                        \
     (USTACK_TCPF_WSCALE | USTACK_TCPF_TIMESTAMPS | USTACK_TCPF_SACK | USTACK_TCPF_DSACK |         \
      USTACK_TCPF_LIMITED_TX | USTACK_TCPF_RACK | USTACK_TCPF_TLP | USTACK_TCPF_EIFEL |           \
      USTACK_TCPF_AUTOTUNE)
 /* Name of one feature bit ("wscale", "timestamps", "sack", "dsack",
- * "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune"), or NULL. */
+ * "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn"),
+ * or NULL. */
 const char *ustack_tcp_feature_name(unsigned bit);
 /* Applies a comma-separated list to *features: "name" or "+name" sets a bit,
  * "-name" clears it, "all" and "none" set or clear every bit, "default"

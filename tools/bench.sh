@@ -13,7 +13,7 @@
 #                   (veth-bridge-TAP, ustack-bulk), Linux R over the direct
 #                   veth, Linux R across ustack-impair (TAP-forwarded)
 #   ping RTT        200 echo requests from L, 10 ms apart: ustackd vs K (p50, p99)
-#   HTTP req/s      ab -k (keep-alive) from L, 4 concurrent, AB_S seconds:
+#   HTTP req/s      ab with and without -k (keep-alive) from L, 4 concurrent, 5 s:
 #                   ustackd's server vs a minimal threaded Python server in K
 #                   (keep-alive, TCP_NODELAY): this compares whole servers
 #   memory          ustackd's RSS idle and with N idle TCP connections to its
@@ -195,21 +195,7 @@ echo "bench: ping RTT ms p50/p99: ustack $u50/$u99, Linux $k50/$k99"
 row "ping RTT p50, ms (vs Linux over the same bridge)" "$u50" "$k50" "$(bl_ratio "$u50" "$k50")" "$PINGS requests, 10 ms apart"
 row "ping RTT p99, ms" "$u99" "$k99" "$(bl_ratio "$u99" "$k99")" ""
 
-reqs() { # URL -> requests/s (ab -k), or n/a
-    local out
-    out=$(ip netns exec "$BL_NS_L" timeout $((AB_S + 30)) ab -q -k -c 4 -t "$AB_S" -n 1000000 "$1" 2>&1) || { echo n/a; return; }
-    local failed
-    failed=$(sed -n 's/^Failed requests: *//p' <<<"$out")
-    [ "${failed:-1}" = 0 ] || { echo n/a; return; }
-    sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$out"
-}
-ur=$(reqs "http://$BL_IP_U/index.html")
-kr=$(reqs "http://$BL_IP_K/index.html")
-echo "bench: HTTP keep-alive requests/s: ustackd $ur, Python server on Linux $kr"
-row "HTTP req/s, ab -k -c 4, 1 KiB page (vs a Python server on Linux)" "$ur" "$kr" "$(bl_ratio "$ur" "$kr")" \
-    "$AB_S s each; the reference is a minimal threaded Python server"
-kill "$KPID" 2>/dev/null || true
-
+# Memory before the HTTP runs, which leave freed memory in the process.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 upid=$(pgrep -P "$UPID" -x ustackd || echo "$UPID")
 rss0=$(rss_kib "$upid")
@@ -236,6 +222,26 @@ per=$(awk -v a="$rss0" -v b="$rssn" -v n="$CONNS" 'BEGIN { printf "%.1f", (b - a
 echo "bench: ustackd RSS: idle $rss0 KiB, with $CONNS connections $rssn KiB ($per KiB each)"
 row "ustackd RSS idle, KiB" "$rss0" "—" "" "stack, TCP/UDP services, HTTP server"
 row "ustackd RSS with $CONNS idle TCP connections, KiB" "$rssn" "—" "" "$per KiB per connection, incl. the echo service's thread"
+
+reqs() { # URL [-k] -> requests/s, or n/a
+    local out
+    out=$(ip netns exec "$BL_NS_L" timeout $((AB_S + 30)) ab -q ${2:-} -c 4 -t "$AB_S" -n 1000000 "$1" 2>&1) || { echo n/a; return; }
+    local failed
+    failed=$(sed -n 's/^Failed requests: *//p' <<<"$out")
+    [ "${failed:-1}" = 0 ] || { echo n/a; return; }
+    sed -n 's/^Requests per second: *\([0-9.]*\).*/\1/p' <<<"$out"
+}
+ur=$(reqs "http://$BL_IP_U/index.html" -k)
+kr=$(reqs "http://$BL_IP_K/index.html" -k)
+echo "bench: HTTP keep-alive requests/s: ustackd $ur, Python server on Linux $kr"
+row "HTTP req/s, ab -k -c 4 (keep-alive), 1 KiB page (vs a Python server on Linux)" "$ur" "$kr" "$(bl_ratio "$ur" "$kr")" \
+    "$AB_S s each; the reference is a minimal threaded Python server"
+ur=$(reqs "http://$BL_IP_U/index.html")
+kr=$(reqs "http://$BL_IP_K/index.html")
+echo "bench: HTTP requests/s, a connection each: ustackd $ur, Python server on Linux $kr"
+row "HTTP req/s, ab -c 4 (a connection per request)" "$ur" "$kr" "$(bl_ratio "$ur" "$kr")" "$AB_S s each; connections per second"
+kill "$KPID" 2>/dev/null || true
+
 kill -TERM "$UPID" 2>/dev/null || true
 wait "$UPID" 2>/dev/null || true
 UPID=

@@ -10,7 +10,7 @@
 #   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
 #   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
-#   make study SCENARIO=NAME [SEED=N]  a simulated TCP scenario: trace, pcap, plots in build/study/NAME
+#   make study SCENARIO=NAME [SEED=N] [MODERN=1]  a simulated TCP scenario: trace, pcap, plots in build/study/NAME
 #   make study-docs  regenerate docs/study/img/*.png (every scenario, fixed seeds)
 #   make study-real SCENARIO=NAME  the same scenario over the real TAP against Linux (root)
 #   make demo       build, bring up the namespace, ping the stack, tear down
@@ -170,20 +170,23 @@ integration: all
 # directory per part and the comparison next to them. make study-docs: the
 # graphs of every scenario, fixed seeds, into docs/study/img/. A scenario the
 # build cannot run (status 77: cubic-vs-newreno before CUBIC is merged) is
-# skipped with a message.
+# skipped with a message. MODERN=1: the same scenario with ustack's default
+# TCP (ustack-study --modern: every feature, CUBIC) in build/study/NAME-modern,
+# to compare with the classic TCP the first seven scenarios pin.
 STUDY_SCENARIOS := handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct \
 	sack-recovery rack-tlp cubic-vs-newreno
 STUDY_SEED = $(if $(SEED),$(SEED),1)
 STUDY_PYTHON := /usr/bin/python3
 STUDY_BIN := $(BUILD)/bin/ustack-study
 STUDY_GRAPHS := tseq tseq-zoom cwnd rtt
+STUDY_OUT = $(BUILD)/study/$(SCENARIO)$(if $(MODERN),-modern)
 
 study: $(STUDY_BIN)
-	@[ -n "$(SCENARIO)" ] || { echo "usage: make study SCENARIO=NAME [SEED=N]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
-	@rc=0; $(STUDY_BIN) $(SCENARIO) --seed $(STUDY_SEED) -o $(BUILD)/study/$(SCENARIO) || rc=$$?; \
+	@[ -n "$(SCENARIO)" ] || { echo "usage: make study SCENARIO=NAME [SEED=N] [MODERN=1]; NAME is one of: $(STUDY_SCENARIOS)"; exit 2; }
+	@rc=0; $(STUDY_BIN) $(SCENARIO) --seed $(STUDY_SEED) $(if $(MODERN),--modern) -o $(STUDY_OUT) || rc=$$?; \
 	if [ $$rc -eq 77 ]; then echo "study: $(SCENARIO) skipped (see above)"; exit 0; fi; \
 	[ $$rc -eq 0 ] || exit $$rc; \
-	USTACK_BIN=$(BUILD)/bin bash tools/study-plot.sh $(BUILD)/study/$(SCENARIO) $(SCENARIO)
+	USTACK_BIN=$(BUILD)/bin bash tools/study-plot.sh $(STUDY_OUT) $(SCENARIO)
 
 study-docs: $(STUDY_BIN)
 	@mkdir -p docs/study/img

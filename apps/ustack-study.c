@@ -23,7 +23,14 @@
  * DIR/PART and compares them in DIR/summary.txt. A part that needs what the
  * build lacks (CUBIC before it is merged) ends the run with status 77.
  *
- *   ustack-study SCENARIO [--seed N] [-o DIR] [-q]
+ * --tcp-features LIST and --tcp-cc NAME replace the scenario's TCP
+ * configuration in both stacks (for every part of a group); --modern is
+ * ustack's default, "--tcp-features default --tcp-cc cubic". The first
+ * seven scenarios pin classic TCP (features "none", NewReno) so that their
+ * walk-throughs show it; these options rerun them with the modern mechanisms
+ * to compare.
+ *
+ *   ustack-study SCENARIO [--seed N] [-o DIR] [-q] [--modern | --tcp-features LIST] [--tcp-cc NAME]
  *   ustack-study --list
  *   ustack-study --parts GROUP
  */
@@ -962,7 +969,7 @@ static void write_summary(FILE *f, const struct run *r)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ustack-study SCENARIO [--seed N] [-o DIR] [-q]\n"
+    fprintf(f, "usage: ustack-study SCENARIO [--seed N] [-o DIR] [-q] [--modern | --tcp-features LIST] [--tcp-cc NAME]\n"
                "       ustack-study --list\n"
                "       ustack-study --parts GROUP\n"
                "Runs a TCP scenario between two simulated stacks and writes DIR/trace.jsonl (both\n"
@@ -971,6 +978,10 @@ static void usage(FILE *f)
                "A group (NAME/PART below) runs every part into DIR/PART and compares them in\n"
                "DIR/summary.txt; --parts GROUP lists its parts. Status 77: the build lacks what\n"
                "the scenario needs (a congestion control).\n"
+               "--tcp-features LIST (as ustack_tcp_features_parse: \"default\", \"none\", \"default,-sack\", ...)\n"
+               "and --tcp-cc NAME (newreno, cubic) replace the scenario's TCP in both stacks; --modern\n"
+               "is ustack's default TCP, \"--tcp-features default --tcp-cc cubic\". The first seven\n"
+               "scenarios run classic TCP (none, newreno) unless told otherwise.\n"
                "Scenarios:\n");
     for (size_t i = 0; i < NSCENARIOS; i++)
         fprintf(f, "  %-22s %s\n", scenarios[i].name, scenarios[i].desc);
@@ -1001,6 +1012,9 @@ struct part_result {
 static int run_scenario(const struct scenario *sc, uint64_t seed, const char *dir, bool quiet,
                         struct part_result *res);
 
+/* --tcp-features, --tcp-cc (--modern): override every scenario's TCP. */
+static const char *opt_features, *opt_cc;
+
 int main(int argc, char **argv)
 {
     const char *name = NULL, *dir = NULL;
@@ -1020,6 +1034,18 @@ int main(int argc, char **argv)
             dir = argv[++i];
         } else if (!strcmp(a, "-q")) {
             quiet = true;
+        } else if (!strcmp(a, "--tcp-features") && i + 1 < argc) {
+            opt_features = argv[++i];
+            uint32_t f;
+            if (ustack_tcp_features_parse(opt_features, &f) != 0) {
+                fprintf(stderr, "ustack-study: --tcp-features: bad feature list '%s'\n", opt_features);
+                return 2;
+            }
+        } else if (!strcmp(a, "--tcp-cc") && i + 1 < argc) {
+            opt_cc = argv[++i];
+        } else if (!strcmp(a, "--modern")) {
+            opt_features = "default";
+            opt_cc = "cubic";
         } else if (!strcmp(a, "--list")) {
             for (size_t k = 0; k < NSCENARIOS; k++)
                 if (!k || !same_group(scenarios[k].name, scenarios[k - 1].name))
@@ -1161,8 +1187,8 @@ static int run_scenario(const struct scenario *sc, uint64_t seed, const char *di
     ustack_config_default(&cfg);
     cfg.mtu = MTU;
     cfg.arp_gratuitous = 0; /* no announcements: the captures start with the ARP exchange */
-    r->features_spec = sc->features ? sc->features : "none";
-    r->cc = sc->cc ? sc->cc : "newreno";
+    r->features_spec = opt_features ? opt_features : sc->features ? sc->features : "none";
+    r->cc = opt_cc ? opt_cc : sc->cc ? sc->cc : "newreno";
     if (ustack_tcp_features_parse(r->features_spec, &cfg.tcp_features) != 0) {
         fprintf(stderr, "ustack-study: %s: bad feature list '%s'\n", sc->name, r->features_spec);
         return 1;

@@ -25,7 +25,7 @@ void tcp_config_default(struct tcp_config *c)
     c->fin_wait2_us = USTACK_SEC(60);
     c->sndbuf = 256u * 1024;
     c->rcvbuf = 256u * 1024;
-    c->ooo_max_ranges = 32;
+    c->ooo_max_ranges = 64;
     c->syn_backlog = 128;
     c->max_backlog = 4096;
     c->challenge_ack_per_sec = 1000;

@@ -119,7 +119,7 @@ struct tcp_config {
     ustack_time_t msl_us;          /* maximum segment lifetime; TIME-WAIT lasts 2*MSL [30 s] */
     ustack_time_t fin_wait2_us;    /* FIN-WAIT-2 limit once the user closed [60 s, as Linux] */
     size_t sndbuf, rcvbuf;         /* per connection, bytes [256 KiB each] */
-    unsigned ooo_max_ranges;       /* out-of-order holes tracked per connection [32] */
+    unsigned ooo_max_ranges;       /* out-of-order ranges held per connection [64] */
     unsigned syn_backlog;          /* SYN-RECEIVED children per listener [128] */
     unsigned max_backlog;          /* cap on listen(backlog) [4096] */
     unsigned challenge_ack_per_sec;/* RFC 5961 7: challenge ACKs per second, stack-wide [1000] */
@@ -382,6 +382,7 @@ struct tcb {
     uint32_t rto_tsval;            /* TSval of the first retransmission after an RTO, or of the fast retransmit (Eifel) */
     int undo_retrans;              /* retransmissions of this episode not yet D-SACKed */
     unsigned episode_rexmits;      /* retransmissions of this episode */
+    uint32_t undo_marker;          /* snd_una when the episode began: older D-SACKs are not about it */
     uint32_t cum_delivered;        /* bytes the last cumulative ACK delivered (not SACKed before) */
     uint32_t ecn_recover;          /* snd_max at the last ECE reduction: one per window (RFC 3168 6.1.2) */
     struct timer t_rack;           /* RACK reordering timer */

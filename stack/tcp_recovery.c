@@ -419,6 +419,7 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
              * of these usually comes after the ACK that ended the recovery
              * (the original arrived first): the undo is then done here. */
             if ((tcb->tflags & TF_UNDO_OK) && tcb->undo_retrans > 0 && tcp_feature(tcb, USTACK_TCPF_DSACK) &&
+                SEQ_GEQ(start, tcb->undo_marker) && /* about this episode */
                 --tcb->undo_retrans == 0 && !tcp_in_recovery(tcb) && tcb->episode_rexmits) {
                 TCOUNT(ts, tcp_undo_dsack);
                 tcp_undo(tcb, "dsack");
@@ -463,6 +464,7 @@ static void tcp_enter_recovery(struct tcb *tcb, uint32_t prior_flight)
     tcb->prior_ssthresh = tcb->ssthresh;
     tcb->undo_retrans = 0;
     tcb->episode_rexmits = 0;
+    tcb->undo_marker = tcb->snd_una;
     tcb->tflags |= TF_IN_RECOVERY | TF_UNDO_OK;
     tcb->tflags &= ~TF_TLP_OUT;
     tcb->ssthresh = tcb->cc->ssthresh(tcb);
@@ -696,6 +698,9 @@ void tcp_recovery_on_rto(struct tcb *tcb)
         if (!(tcb->tflags & TF_UNDO_OK) || !(tcb->tflags & TF_IN_RECOVERY)) {
             tcb->prior_cwnd = tcb->cwnd;
             tcb->prior_ssthresh = tcb->ssthresh;
+            tcb->undo_marker = tcb->snd_una;
+            tcb->undo_retrans = 0;
+            tcb->episode_rexmits = 0;
         }
         tcb->tflags |= TF_UNDO_OK;
     }

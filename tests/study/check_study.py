@@ -381,9 +381,70 @@ def sc_loss_rto(events, mine):
 
 
 def sc_reorder(events, mine):
-    rex = events_named(events, "retransmit")
-    check("one (spurious) fast retransmit, no RTO",
-          len(rex) == 1 and rex[0]["why"] == "fast_retransmit" and not events_named(events, "rto_fired"))
+    # Without SACK the sender has only the cumulative ACK. The third duplicate
+    # ACK for the segment held back behind five starts NewReno recovery (RFC
+    # 6582 3.2) with a fast retransmit of it, though it has arrived. Its late
+    # arrival fills the hole while the rest of the window is still in flight,
+    # so the ACKs that follow stay below `recover`: each is a partial ACK and
+    # resends the first unacknowledged segment (RFC 6582 3.2 step 5), which
+    # had arrived too, its ACK still on the way. Every retransmission is
+    # needless: the server receives each segment twice.
+    rex = events_named(mine, "retransmit")
+    check("no RTO", not events_named(events, "rto_fired") and all(ev["why"] != "rto" for ev in rex))
+    isn = client_isn(mine)
+    held = [(isn + 1 + off) & 0xFFFFFFFF for off, _ in scripted(CUR_DIR[0], "held back")]
+    check("two segments held back by the path", len(held) == 2, held)
+    if not rex or len(held) != 2:
+        check("there are retransmissions", False)
+        return
+    dup3 = [ev for ev in events_named(mine, "dupack") if ev["count"] == 3]
+    rs = events_named(mine, "recovery_start")
+    check("the first retransmission is the fast retransmit of the segment held behind five, at the third"
+          " duplicate ACK, and starts the one recovery",
+          rex[0]["why"] == "fast_retransmit" and rex[0]["seq"] == held[1] and dup3 and dup3[0]["t"] == rex[0]["t"]
+          and len(rs) == 1 and rs[0]["t"] == rex[0]["t"], (rex[0], dup3[:1], rs))
+    check("the segment held behind two is not retransmitted (fewer than three duplicate ACKs)",
+          not [ev for ev in rex if ev["seq"] == held[0]])
+    pa = events_named(mine, "partial_ack")
+    lost = {ev["t"]: ev for ev in events_named(mine, "mark_lost") if ev["why"] == "partial_ack"}
+    rest = rex[1:]
+    check("each later retransmission (%d) goes with a partial_ack below recover and a mark_lost why partial_ack"
+          " of the segment at that ACK" % len(rest),
+          len(rest) >= 10 and len(pa) == len(rest)
+          and all(r["why"] == "fast_retransmit" and p["t"] == r["t"] and p["ack"] == r["seq"]
+                  and 0 < ((p["recover"] - p["ack"]) & 0xFFFFFFFF) < 0x80000000 and p["recover"] == rs[0]["recover"]
+                  and r["t"] in lost and lost[r["t"]]["seq"] == r["seq"] for p, r in zip(pa, rest)),
+          (len(rest), len(pa)))
+    # From the server's side: the original of every retransmitted segment
+    # arrived (seg_in) before the client resent it, and the copy arrived
+    # later and was dropped as a duplicate (below RCV.NXT).
+    srv = conn_of(events, SERVER)
+    s_in = [ev for ev in events if ev.get("conn") == srv and ev["ev"] == "seg_in" and ev["len"] > 0]
+    drops = [ev for ev in events if ev.get("conn") == srv and ev["ev"] == "drop"]
+    twice = []
+    for r in rex:
+        arr = [ev["t"] for ev in s_in if ev["seq"] == r["seq"]]
+        if (len(arr) == 2 and arr[0] < r["t"] < arr[1]
+                and any(d["t"] == arr[1] and d.get("seq") == r["seq"] for d in drops)):
+            twice.append(r["seq"])
+    check("every retransmitted segment reached the server twice: the original before the client resent it,"
+          " the copy later, dropped as a duplicate (%d of %d)" % (len(twice), len(rex)),
+          len(twice) == len(rex), [((r["seq"] - isn) & 0xFFFFFFFF) for r in rex if r["seq"] not in twice][:5])
+    # The same from the server's capture: each of those sequence numbers
+    # arrives twice.
+    frames = read_pcap(os.path.join(CUR_DIR[0], "capture-server.pcap"))
+    seen = {}
+    for f in frames:
+        if f[2] == SERVER and f[3][2] > 0:
+            seen[f[3][0]] = seen.get(f[3][0], 0) + 1
+    check("capture-server.pcap: each retransmitted sequence number arrives twice",
+          all(seen.get(r["seq"]) == 2 for r in rex), [(r["seq"], seen.get(r["seq"])) for r in rex][:5])
+    ends = [ev for ev in events_named(mine, "cwnd") if ev["why"] == "recovery_end"]
+    check("recovery ends at the ACK of recover, with cwnd = ssthresh; the duplicate ACKs the needless copies"
+          " bring after it start no second recovery (RFC 6582 3.2 step 1)",
+          len(ends) == 1 and ends[0]["cwnd"] == ends[0]["ssthresh"] == rs[0]["ssthresh"]
+          and any(ev["t"] > ends[0]["t"] and ev["count"] >= 3 for ev in events_named(mine, "dupack")),
+          ends)
     dup = events_named(mine, "dupack")
     counts = [ev["count"] for ev in dup]
     # The first reordering (one segment behind two) stays below the threshold
@@ -552,8 +613,12 @@ def sc_rack_reorder(events, mine):
     ds = [ev for ev in events_named(mine, "dsack") if ev["start"] == late[0]]
     check("a D-SACK reports it received twice", len(ds) == 1 and (not first or ds[0]["t"] > first[0]["t"]), ds)
     undo = events_named(mine, "undo")
-    check("the reduction is undone (undo, why dsack) and ssthresh back to infinite",
-          len(undo) == 1 and undo[0].get("dsack") == 1 and
+    # Eifel (RFC 3522): the original's ACK echoes the original's timestamp
+    # before the retransmission's D-SACK can come back.
+    check("the reduction is undone by Eifel, before the D-SACK (undo eifel, spurious_fast_retransmit),"
+          " and ssthresh back to infinite",
+          len(undo) == 1 and undo[0].get("eifel") == 1 and (not ds or undo[0]["t"] < ds[0]["t"]) and
+          [ev for ev in events_named(mine, "spurious_fast_retransmit") if ev["t"] == undo[0]["t"]] and
           [ev for ev in mine if ev["ev"] == "cwnd" and ev["why"] == "undo" and ev["ssthresh"] == -1], undo)
     if ds:
         before = {ev["reo_wnd_us"] for ev in timers + events_named(mine, "rack_lost") if ev["t"] < ds[0]["t"]}
@@ -639,6 +704,10 @@ def grp_cubic_vs_newreno(runs, d):
     check("newreno: ssthresh = FlightSize / 2 at the loss (%d = %d / 2)" % (ln[1], ln[2]),
           ln[1] == max(ln[2] // 2, 2 * mss))
     ec, en = recovery_end(cu[1]), recovery_end(nr[1])
+    if not check("each recovery ended at a full ACK (recovery_end), not by a timeout (cubic %s, newreno %s)"
+                 % (ec, en), ec and en,
+                 [(p, [ev["t"] for ev in events_named(r[1], "rto_fired")]) for p, r in (("cubic", cu), ("newreno", nr))]):
+        return
     rc, rn = regain(cu[1], lc[0], ec), regain(nr[1], ln[0], en)
     check("after the loss cubic regains its W_max (%d bytes) sooner than newreno regains its own (%d): %s s and %s s"
           % (lc[0], ln[0], rc and rc / 1e6, rn and rn / 1e6), rc is not None and rn is not None and rc < rn)

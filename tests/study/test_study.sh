@@ -68,6 +68,13 @@ check "ustack-study lists the ten scenarios" \
     "handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct sack-recovery rack-tlp cubic-vs-newreno "
 check "ustack-study refuses an unknown scenario (status 2)" \
     bash -c "\"$BIN/ustack-study\" no-such -o \"$WORK/x\" >/dev/null 2>&1; [ \$? -eq 2 ]"
+check "ustack-study --modern runs a classic scenario with the default TCP and CUBIC" \
+    bash -c "\"$BIN/ustack-study\" reorder --modern -q -o \"$WORK/modern\" &&
+             grep -q '^tcp .*sack.*(default), congestion control cubic' \"$WORK/modern/summary.txt\""
+check "ustack-study --tcp-features/--tcp-cc override it; a bad list is refused (status 2)" \
+    bash -c "\"$BIN/ustack-study\" handshake --tcp-features default,-sack --tcp-cc newreno -q -o \"$WORK/override\" &&
+             grep -q '^tcp .*(default,-sack), congestion control newreno' \"$WORK/override/summary.txt\" &&
+             { \"$BIN/ustack-study\" handshake --tcp-features bogus -o \"$WORK/x\" >/dev/null 2>&1; [ \$? -eq 2 ]; }"
 
 for s in "${scenarios[@]}"; do
     d=$WORK/$s

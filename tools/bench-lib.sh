@@ -45,11 +45,9 @@ bl_cleanup() {
 # Waits until CMD... succeeds, every 20 ms, for at most SECONDS. Returns 1 on timeout.
 bl_wait() {
     local secs=$1; shift
-    local end=$((SECONDS + secs + 1)) t0
-    t0=$(date +%s%N)
+    local end=$(($(date +%s%N) + secs * 1000000000))
     while ! "$@" >/dev/null 2>&1; do
-        [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt $((secs * 1000)) ] || return 1
-        [ $SECONDS -lt $end ] || return 1
+        [ "$(date +%s%N)" -lt "$end" ] || return 1
         sleep 0.02
     done
 }

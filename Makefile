@@ -15,6 +15,8 @@
 #   make study-real SCENARIO=NAME  the same scenario over the real TAP against Linux (root)
 #   make demo       build, bring up the namespace, ping the stack, tear down
 #   make bench-trace  throughput with the event trace off and on (root; not in make test)
+#   make bench      ustack against the kernel and the raw TAP limit, one table (root)
+#   make bench-loss goodput under loss/reordering, ustack against Linux (root; QUICK=1)
 #   make deps       install missing Debian packages
 #   make install PREFIX=/usr/local
 
@@ -43,7 +45,7 @@ LIB_A := $(BUILD)/lib/libustack.a
 LIB_SO := $(BUILD)/lib/libustack.so
 
 APP_COMMON := $(BUILD)/obj/apps/common.o $(BUILD)/obj/apps/util.o
-APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk ustack-stat ustack-study
+APPS := ustackd ustack-ping ustack-raw ustack-get ustack-nc ustack-bulk ustack-stat ustack-study ustack-impair
 APP_BINS := $(APPS:%=$(BUILD)/bin/%)
 
 UNIT_SRC := $(wildcard tests/unit/*.c)
@@ -231,6 +233,17 @@ demo: deps all
 .PHONY: bench-trace
 bench-trace: all
 	bash tools/bench-trace.sh $(BENCH_ARGS)
+
+# Goodput under loss and reordering, ustack against Linux over one impaired
+# path (tools/bench-loss.sh; QUICK=1 for a one-minute run; BENCH_ARGS passes
+# options). And the performance table: ustack against the kernel and the raw
+# TAP limit, measured in the same run (tools/bench.sh). Root; not in make test.
+.PHONY: bench bench-loss
+bench-loss: all
+	QUICK=$(QUICK) bash tools/bench-loss.sh $(BENCH_ARGS)
+
+bench: all
+	QUICK=$(QUICK) bash tools/bench.sh $(BENCH_ARGS)
 
 deps:
 	@bash tools/deps.sh

@@ -25,6 +25,8 @@ const char app_net_usage[] =
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
+    "  --rate R             serialise frames at R bit/s (e.g. 100mbit, 1gbit) before the delay\n"
+    "  --queue BYTES        with --rate: bytes waiting at most (e.g. 64k); more are dropped\n"
     "  --seed N             seed of the fault injector's random numbers (default 1)\n"
     "TCP tunables:\n"
     "  --tcp-rto-min-ms N --tcp-rto-max-ms N --tcp-rto-initial-ms N\n"
@@ -57,17 +59,6 @@ void app_net_init(struct app_net *n, const char *prog, const char *tap, const ch
     n->fault.seed = 1;
 }
 
-static double parse_prob(struct app_net *n, const char *opt, const char *v)
-{
-    char *end;
-    errno = 0;
-    double p = strtod(v, &end);
-    if (errno || *end || p < 0 || p > 1)
-        app_usage_error(n->prog, "%s wants a probability between 0 and 1, not '%s'", opt, v);
-    n->have_fault = true;
-    return p;
-}
-
 static unsigned long long parse_num(struct app_net *n, const char *opt, const char *v, unsigned long long max)
 {
     char *end;
@@ -78,28 +69,80 @@ static unsigned long long parse_num(struct app_net *n, const char *opt, const ch
     return x;
 }
 
-/* Applies a fault option to one or both directions. The names are KIND,
- * KIND-in and KIND-out for the probabilities and delay-ms, delay-in-ms,
- * delay-out-ms (likewise jitter) for the times. */
-static int fault_option(struct app_net *n, const char *name, const char *opt, const char *v)
+/* "100mbit", "1.5gbit", "64kbit", "2000000" (bit/s); 0 on a bad value. */
+static uint64_t parse_rate(const char *v)
 {
-    static const char *const kinds[] = {"drop", "dup", "reorder", "corrupt", "delay", "jitter"};
-    static const char *const dirs_suffix[] = {"", "-in", "-out"};
+    char *end;
+    errno = 0;
+    double r = strtod(v, &end);
+    if (errno || end == v || !(r > 0))
+        return 0;
+    static const struct {
+        const char *unit;
+        double mult;
+    } units[] = {{"", 1}, {"bit", 1}, {"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}};
+    for (size_t k = 0; k < sizeof units / sizeof units[0]; k++) {
+        if (strcasecmp(end, units[k].unit) == 0) {
+            r *= units[k].mult;
+            return r >= 1 && r < 1e15 ? (uint64_t)r : 0;
+        }
+    }
+    return 0;
+}
+
+/* "1500", "64k", "2M" (powers of 1024); -1 on a bad value. */
+static long long parse_bytes(const char *v)
+{
+    char *end;
+    errno = 0;
+    long long b = strtoll(v, &end, 10);
+    if (errno || end == v || b < 0)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        b <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        b <<= 20, end++;
+    if (*end || b > (1ll << 32))
+        return -1;
+    return b;
+}
+
+int app_fault_option(const char *prog, struct ustack_fault_config *f, const char *name, const char *opt,
+                     const char *v, const char *in_suffix, const char *out_suffix)
+{
+    static const char *const kinds[] = {"drop", "dup", "reorder", "corrupt", "delay", "jitter", "rate", "queue"};
+    const char *const dirs_suffix[] = {"", in_suffix, out_suffix};
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         for (int d = 0; d < 3; d++) {
             char want[32];
-            snprintf(want, sizeof want, "%s%s%s", kinds[k], dirs_suffix[d], k >= 4 ? "-ms" : "");
+            snprintf(want, sizeof want, "%s%s%s", kinds[k], dirs_suffix[d], k == 4 || k == 5 ? "-ms" : "");
             if (strcmp(name, want) != 0)
                 continue;
             double p = 0;
-            ustack_time_t us = 0;
+            unsigned long long x = 0;
             if (k < 4) {
-                p = parse_prob(n, opt, v);
+                char *end;
+                errno = 0;
+                p = strtod(v, &end);
+                if (errno || end == v || *end || !(p >= 0 && p <= 1))
+                    app_usage_error(prog, "%s wants a probability between 0 and 1, not '%s'", opt, v);
+            } else if (k < 6) {
+                char *end;
+                errno = 0;
+                x = strtoull(v, &end, 10);
+                if (errno || *end || !*v || *v == '-' || x > 3600000)
+                    app_usage_error(prog, "%s wants milliseconds up to 3600000, not '%s'", opt, v);
+                x *= 1000;
+            } else if (k == 6) {
+                if (!(x = parse_rate(v)))
+                    app_usage_error(prog, "%s wants a rate such as 100mbit, 1gbit, 512kbit, not '%s'", opt, v);
             } else {
-                us = parse_num(n, opt, v, 3600000) * 1000;
-                n->have_fault = true;
+                long long b = parse_bytes(v);
+                if (b < 0)
+                    app_usage_error(prog, "%s wants a byte count such as 64k or 1M, not '%s'", opt, v);
+                x = (unsigned long long)b;
             }
-            struct ustack_fault_dir *targets[2] = {d != 2 ? &n->fault.in : NULL, d != 1 ? &n->fault.out : NULL};
+            struct ustack_fault_dir *targets[2] = {d != 2 ? &f->in : NULL, d != 1 ? &f->out : NULL};
             for (int t = 0; t < 2; t++) {
                 struct ustack_fault_dir *fd = targets[t];
                 if (!fd)
@@ -109,8 +152,10 @@ static int fault_option(struct app_net *n, const char *name, const char *opt, co
                 case 1: fd->dup = p; break;
                 case 2: fd->reorder = p; break;
                 case 3: fd->corrupt = p; break;
-                case 4: fd->delay_us = us; break;
-                default: fd->jitter_us = us; break;
+                case 4: fd->delay_us = x; break;
+                case 5: fd->jitter_us = x; break;
+                case 6: fd->rate_bps = x; break;
+                default: fd->queue_bytes = (size_t)x; break;
                 }
             }
             return 1;
@@ -186,15 +231,17 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         return tcp_option(n, argc, argv, i);
     bool is_fault = !known && (strncmp(name, "drop", 4) == 0 || strncmp(name, "dup", 3) == 0 ||
                                strncmp(name, "reorder", 7) == 0 || strncmp(name, "corrupt", 7) == 0 ||
-                               strncmp(name, "delay", 5) == 0 || strncmp(name, "jitter", 6) == 0);
+                               strncmp(name, "delay", 5) == 0 || strncmp(name, "jitter", 6) == 0 ||
+                               strncmp(name, "rate", 4) == 0 || strncmp(name, "queue", 5) == 0);
     if (!known && !is_fault)
         return 0;
     if (*i + 1 >= argc)
         app_usage_error(n->prog, "%s needs a value", a);
     const char *v = argv[++*i];
     if (is_fault) {
-        if (!fault_option(n, name, a, v))
+        if (!app_fault_option(n->prog, &n->fault, name, a, v, "-in", "-out"))
             app_usage_error(n->prog, "unknown option %s", a);
+        n->have_fault = true;
         return 1;
     }
     if (strcmp(name, "tap") == 0) {

@@ -36,6 +36,15 @@ void app_net_init(struct app_net *n, const char *prog, const char *tap, const ch
 /* If argv[*i] is a network option, consumes it (and its value) and returns 1;
  * returns 0 if it is not one; on a bad value prints a message and exits 2. */
 int app_net_option(struct app_net *n, int argc, char **argv, int *i);
+/* A fault-injection option, NAME being the option without its leading "--":
+ * KIND applies to both directions of f, KIND + in_suffix to f->in and KIND +
+ * out_suffix to f->out (before "-ms" for the times: delay-in-ms). KIND is
+ * drop, dup, reorder, corrupt (probabilities), delay-ms, jitter-ms
+ * (milliseconds), rate (bit/s: 100mbit, 1gbit, 512kbit) or queue (bytes: 64k,
+ * 1M). Returns 1 if NAME is one (value in f), 0 if not; on a bad value prints
+ * a message and exits 2. */
+int app_fault_option(const char *prog, struct ustack_fault_config *f, const char *name, const char *opt,
+                     const char *v, const char *in_suffix, const char *out_suffix);
 /* Help text for the network options. */
 extern const char app_net_usage[];
 /* Opens the TAP (exit 1 with a hint if it cannot), wraps it, starts the

@@ -7,9 +7,17 @@
  * reorder, corrupt, corrupt position, jitter), so changing one probability does
  * not shift the others' choices, and the drop decision is taken exactly once.
  * Order of effects: drop; then corrupt (one bit; both copies of a duplicate are
- * identical); duplicate; delay + jitter (due = now + delay + U[0, jitter]);
- * reorder. Frames are released in due order (FIFO for equal due times), so
- * jitter may reorder too, as with netem.
+ * identical); duplicate; rate limit (each copy waits for the wire, or is
+ * tail-dropped when the queue is full); delay + jitter (due = sent + delay +
+ * U[0, jitter], sent = now without a rate limit); reorder. Frames are released
+ * in due order (FIFO for equal due times), so jitter may reorder too, as with
+ * netem.
+ *
+ * Rate limit: the direction keeps the time its wire becomes free, in
+ * nanoseconds so that per-frame rounding does not add up. A frame starts when
+ * the wire is free (or now, if later) and is sent len * 8e9 / rate ns later;
+ * the bytes waiting are what the wire still has to send, (free - now) * rate /
+ * 8e9. Nothing random is involved, so the limit keeps a run's replay exact.
  *
  * Reorder: the frame (with its duplicate) is held back until the next frame
  * delivered in that direction, then released right after it (at the later of
@@ -58,6 +66,7 @@ struct fdir {
     struct fqueue held;         /* the reordered frame (1 or 2 copies) */
     ustack_time_t held_until;   /* when `held` is released anyway; NEVER if empty */
     size_t count;               /* entries in q and held */
+    uint64_t wire_free_ns;      /* rate limit: when the last accepted frame is sent */
     struct ustack_fault_stats stats;
 };
 
@@ -187,6 +196,29 @@ static struct fentry *pop_due(struct fdir *d, ustack_time_t now)
     return q_pop(&d->q);
 }
 
+static uint64_t to_ns(ustack_time_t us) { return us > UINT64_MAX / 1000 ? UINT64_MAX : us * 1000; }
+
+/* Bytes the rate limit still has to send at now_ns (the wire's backlog). */
+static uint64_t wire_backlog_bytes(const struct fdir *d, uint64_t now_ns)
+{
+    if (d->wire_free_ns <= now_ns)
+        return 0;
+    unsigned __int128 b = (unsigned __int128)(d->wire_free_ns - now_ns) * d->cfg.rate_bps / 8000000000u;
+    return b > UINT64_MAX ? UINT64_MAX : (uint64_t)b;
+}
+
+/* Puts a frame of len bytes on the rate-limited wire; returns when it has been
+ * sent, in microseconds (rounded up). */
+static ustack_time_t wire_send(struct fdir *d, uint64_t now_ns, size_t len)
+{
+    if (d->wire_free_ns < now_ns)
+        d->wire_free_ns = now_ns;
+    unsigned __int128 bits = (unsigned __int128)len * 8u * 1000000000u;
+    uint64_t tx_ns = (uint64_t)((bits + d->cfg.rate_bps - 1) / d->cfg.rate_bps);
+    d->wire_free_ns = d->wire_free_ns > UINT64_MAX - tx_ns ? UINT64_MAX : d->wire_free_ns + tx_ns;
+    return d->wire_free_ns / 1000 + (d->wire_free_ns % 1000 != 0);
+}
+
 /* Applies the impairments of direction d to one frame and queues the copies
  * that survive. */
 static void impair(struct fdir *d, ustack_time_t now, const uint8_t *frame, size_t len)
@@ -208,6 +240,20 @@ static void impair(struct fdir *d, ustack_time_t now, const uint8_t *frame, size
         d->stats.dropped++;
         return;
     }
+    uint64_t now_ns = to_ns(now);
+    if (c->rate_bps && c->queue_bytes) {
+        /* Tail drop: the copies that do not fit behind the backlog. */
+        uint64_t backlog = wire_backlog_bytes(d, now_ns);
+        unsigned fit = 0;
+        while (fit < copies && backlog <= c->queue_bytes && len <= c->queue_bytes - backlog) {
+            backlog += len;
+            fit++;
+        }
+        d->stats.queue_dropped += copies - fit;
+        if (fit == 0)
+            return;
+        copies = fit;
+    }
     bool corrupt = len > 0 && chance(r_corrupt, c->corrupt);
     bool reorder = chance(r_reorder, c->reorder) && !d->held.head;
 
@@ -216,7 +262,6 @@ static void impair(struct fdir *d, ustack_time_t now, const uint8_t *frame, size
         uint64_t j = c->jitter_us == UINT64_MAX ? r_jitter : r_jitter % (c->jitter_us + 1);
         extra = sat_add(extra, j);
     }
-    ustack_time_t due = sat_add(now, extra);
 
     struct fentry *e[2] = {NULL, NULL};
     for (unsigned i = 0; i < copies; i++) {
@@ -226,13 +271,21 @@ static void impair(struct fdir *d, ustack_time_t now, const uint8_t *frame, size
             d->stats.dropped++;
             return;
         }
-        e[i]->due = due;
         e[i]->len = len;
         if (len)
             memcpy(e[i]->data, frame, len);
         if (corrupt)
             e[i]->data[r_pos % len] ^= (uint8_t)(1u << (r_pos >> 61));
     }
+
+    /* Only frames that were stored take the wire. */
+    ustack_time_t due = now;
+    for (unsigned i = 0; i < copies; i++) {
+        if (c->rate_bps)
+            due = wire_send(d, now_ns, len);
+        e[i]->due = sat_add(due, extra);
+    }
+    due = e[copies - 1]->due;
 
     if (copies == 2)
         d->stats.duplicated++;
@@ -256,6 +309,14 @@ static void impair(struct fdir *d, ustack_time_t now, const uint8_t *frame, size
 }
 
 /* ------------------------------------------------------------------ ops */
+
+/* Nothing queued and nothing to do to a frame beyond the random draws. */
+static bool pass_through(const struct fdir *d)
+{
+    const struct ustack_fault_dir *c = &d->cfg;
+    return !d->q.head && !d->held.head && c->drop == 0 && c->dup == 0 && c->reorder == 0 && c->corrupt == 0 &&
+           c->delay_us == 0 && c->jitter_us == 0 && c->rate_bps == 0;
+}
 
 static struct fault_link *fault_of(struct ustack_link *l) { return (struct fault_link *)l; }
 
@@ -283,9 +344,7 @@ static int fault_send(struct ustack_link *l, ustack_time_t now, const uint8_t *f
 
     /* Fast path: nothing queued and nothing to do to this frame beyond the
      * random draws; forwarding directly reports inner's errors (-EAGAIN). */
-    const struct ustack_fault_dir *c = &d->cfg;
-    if (!d->q.head && !d->held.head && c->drop == 0 && c->dup == 0 && c->reorder == 0 &&
-        c->corrupt == 0 && c->delay_us == 0 && c->jitter_us == 0) {
+    if (pass_through(d)) {
         for (int i = 0; i < 6; i++)
             (void)xoshiro_next(d->rng); /* keep the stream aligned with the slow path */
         return ustack_link_send(f->inner, now, frame, len);
@@ -313,6 +372,18 @@ static int fault_recv(struct ustack_link *l, ustack_time_t now, uint8_t *buf, si
             l->rx_frames++;
             l->rx_bytes += n;
             return (int)n;
+        }
+        /* Fast path, as in fault_send(): an unimpaired direction hands the
+         * frame over without storing it. */
+        if (pass_through(d)) {
+            int n = ustack_link_recv(f->inner, now, buf, cap);
+            if (n > 0) {
+                for (int i = 0; i < 6; i++)
+                    (void)xoshiro_next(d->rng);
+                l->rx_frames++;
+                l->rx_bytes += (uint64_t)n;
+            }
+            return n;
         }
         /* Nothing due: pull from inner until a frame becomes due or inner runs
          * dry (so a readable fd is always drained and never spins a loop). */

@@ -71,7 +71,14 @@ int ustack_link_mem_pair(struct ustack_link **a, struct ustack_link **b);
 /* --- Fault injector: wraps `inner` (taking ownership: closing the injector
  * closes inner). Each direction has its own impairment; probabilities are in
  * [0, 1]. Randomness comes from a PRNG seeded with `seed`, one stream per
- * direction, so the same seed gives the same faults every run. */
+ * direction, so the same seed gives the same faults every run.
+ *
+ * A rate limit makes the direction a wire of `rate_bps` bits per second in
+ * front of the delay: frames are sent one after another, each taking
+ * len * 8 / rate_bps seconds (the frame as the link carries it, without
+ * preamble or FCS), and wait their turn in a FIFO queue of at most
+ * `queue_bytes` bytes (counting the frame on the wire); a frame that does not
+ * fit is dropped at the tail and counted in `queue_dropped`. */
 struct ustack_fault_dir {
     double drop;       /* probability a frame is dropped */
     double dup;        /* probability a frame is delivered twice */
@@ -79,6 +86,9 @@ struct ustack_fault_dir {
     double corrupt;    /* probability one random bit of the frame is flipped */
     ustack_time_t delay_us;  /* fixed extra delay */
     ustack_time_t jitter_us; /* uniform extra delay in [0, jitter] */
+    uint64_t rate_bps;       /* 0: no limit; else serialisation at this many bits/s */
+    size_t queue_bytes;      /* with rate_bps: bytes the queue holds at most
+                              * (0: no byte limit, only the held-frame limit) */
 };
 struct ustack_fault_config {
     struct ustack_fault_dir in;  /* frames towards the stack */
@@ -87,6 +97,7 @@ struct ustack_fault_config {
 };
 struct ustack_fault_stats {
     uint64_t dropped, duplicated, reordered, corrupted, delayed;
+    uint64_t queue_dropped; /* tail drops of the rate limit's full queue (not in `dropped`) */
 };
 struct ustack_link *ustack_link_fault_new(struct ustack_link *inner, const struct ustack_fault_config *cfg);
 void ustack_link_fault_stats(struct ustack_link *fault, int out, struct ustack_fault_stats *s);

@@ -99,19 +99,34 @@ static int send_str(struct ustack *st, int fd, const char *s)
     return us_send_all(st, fd, s, strlen(s));
 }
 
-static int respond(struct ustack *st, int fd, const struct request *rq, int code, const char *reason,
-                   const char *ctype, uint64_t length, const char *extra, bool head_only, const char *body)
+/* The response head into h (at most cap bytes); returns its length. */
+static size_t format_head(char *h, size_t cap, const struct request *rq, int code, const char *reason,
+                          const char *ctype, uint64_t length, const char *extra)
 {
-    char h[1024];
-    int n = snprintf(h, sizeof h,
+    int n = snprintf(h, cap,
                      "HTTP/1.1 %d %s\r\nServer: ustack\r\nContent-Type: %s\r\nContent-Length: %" PRIu64 "\r\n%s%s\r\n",
                      code, reason, ctype, length, rq->keep_alive ? (rq->minor == 0 ? "Connection: keep-alive\r\n" : "")
                                                                  : "Connection: close\r\n",
                      extra ? extra : "");
-    if (send_str(st, fd, h) < 0)
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* Head and body go in one send: written separately, Nagle would hold a
+ * small body until the head's ACK, which a client delays by up to 40 ms
+ * (the classic write-write-read stall of a keep-alive connection). */
+static int respond(struct ustack *st, int fd, const struct request *rq, int code, const char *reason,
+                   const char *ctype, uint64_t length, const char *extra, bool head_only, const char *body)
+{
+    char h[4096];
+    size_t n = format_head(h, sizeof h, rq, code, reason, ctype, length, extra);
+    size_t blen = !head_only && body ? strlen(body) : 0;
+    if (n + blen <= sizeof h) {
+        memcpy(h + n, body, blen);
+        return us_send_all(st, fd, h, n + blen) < 0 ? -1 : 0;
+    }
+    if (us_send_all(st, fd, h, n) < 0)
         return -1;
-    (void)n;
-    if (!head_only && body && us_send_all(st, fd, body, strlen(body)) < 0)
+    if (blen && us_send_all(st, fd, body, blen) < 0)
         return -1;
     return 0;
 }
@@ -282,21 +297,23 @@ static int open_target(const char *root, const char *target, struct stat *sb)
 
 static int serve_bytes(struct ustack *st, int fd, struct request *rq, uint64_t n, bool head)
 {
-    if (respond(st, fd, rq, 200, "OK", "application/octet-stream", n, NULL, true, NULL) < 0)
-        return -1;
     if (head)
-        return 0;
+        return respond(st, fd, rq, 200, "OK", "application/octet-stream", n, NULL, true, NULL);
     uint8_t *buf = malloc(IO_CHUNK);
     if (!buf)
         return -1;
-    for (uint64_t off = 0; off < n;) {
-        size_t k = n - off < IO_CHUNK ? (size_t)(n - off) : IO_CHUNK;
-        chargen_fill(buf, k, off);
-        if (us_send_all(st, fd, buf, k) < 0) {
+    /* The head shares the first send with the data (see respond()). */
+    size_t hl = format_head((char *)buf, 1024, rq, 200, "OK", "application/octet-stream", n, NULL);
+    for (uint64_t off = 0; off < n || hl;) {
+        size_t room = IO_CHUNK - hl;
+        size_t k = n - off < room ? (size_t)(n - off) : room;
+        chargen_fill(buf + hl, k, off);
+        if (us_send_all(st, fd, buf, hl + k) < 0) {
             free(buf);
             return -1;
         }
         off += k;
+        hl = 0;
     }
     free(buf);
     return 0;
@@ -316,15 +333,23 @@ static int serve_file(struct ustack *st, int fd, struct request *rq, const char 
         ctype = "text/plain";
     else if (rq->target[strlen(rq->target) - 1] == '/')
         ctype = "text/html";
-    int rc = respond(st, fd, rq, 200, "OK", ctype, (uint64_t)sb.st_size, NULL, true, NULL);
-    if (rc == 0 && !head) {
+    int rc = 0;
+    if (head) {
+        rc = respond(st, fd, rq, 200, "OK", ctype, (uint64_t)sb.st_size, NULL, true, NULL);
+    } else {
+        /* The head shares the first send with the file's start (see respond()). */
         uint8_t *buf = malloc(IO_CHUNK);
-        ssize_t n;
-        while (buf && (n = read(f, buf, IO_CHUNK)) > 0) {
-            if (us_send_all(st, fd, buf, (size_t)n) < 0) {
+        size_t hl = buf ? format_head((char *)buf, 1024, rq, 200, "OK", ctype, (uint64_t)sb.st_size, NULL) : 0;
+        ssize_t n = 0;
+        rc = buf ? 0 : -1;
+        while (buf && ((n = read(f, buf + hl, IO_CHUNK - hl)) > 0 || hl)) {
+            if (n < 0)
+                n = 0;
+            if (us_send_all(st, fd, buf, hl + (size_t)n) < 0) {
                 rc = -1;
                 break;
             }
+            hl = 0;
         }
         free(buf);
     }

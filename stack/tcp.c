@@ -25,7 +25,7 @@ void tcp_config_default(struct tcp_config *c)
     c->fin_wait2_us = USTACK_SEC(60);
     c->sndbuf = 256u * 1024;
     c->rcvbuf = 256u * 1024;
-    c->ooo_max_ranges = 64;
+    c->ooo_max_ranges = 1024;
     c->syn_backlog = 128;
     c->max_backlog = 4096;
     c->challenge_ack_per_sec = 1000;
@@ -310,9 +310,12 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb)
     if (tcp_ring_alloc(&tcb->sndq, tcb->sndbuf_cap) < 0 || tcp_ring_alloc(&tcb->rcvq, tcb->rcvbuf_cap) < 0)
         return -ENOMEM;
     if (!tcb->ooo && tcb->ts->cfg.ooo_max_ranges) {
-        tcb->ooo = calloc(tcb->ts->cfg.ooo_max_ranges, sizeof *tcb->ooo);
+        /* Small at first; tcp_ooo_insert() grows it up to ooo_max_ranges. */
+        unsigned cap = tcb->ts->cfg.ooo_max_ranges < 16 ? tcb->ts->cfg.ooo_max_ranges : 16;
+        tcb->ooo = calloc(cap, sizeof *tcb->ooo);
         if (!tcb->ooo)
             return -ENOMEM;
+        tcb->ooo_cap = cap;
     }
     return 0;
 }

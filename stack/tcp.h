@@ -119,7 +119,7 @@ struct tcp_config {
     ustack_time_t msl_us;          /* maximum segment lifetime; TIME-WAIT lasts 2*MSL [30 s] */
     ustack_time_t fin_wait2_us;    /* FIN-WAIT-2 limit once the user closed [60 s, as Linux] */
     size_t sndbuf, rcvbuf;         /* per connection, bytes [256 KiB each] */
-    unsigned ooo_max_ranges;       /* out-of-order ranges held per connection [64] */
+    unsigned ooo_max_ranges;       /* out-of-order ranges held per connection [1024] */
     unsigned syn_backlog;          /* SYN-RECEIVED children per listener [128] */
     unsigned max_backlog;          /* cap on listen(backlog) [4096] */
     unsigned challenge_ack_per_sec;/* RFC 5961 7: challenge ACKs per second, stack-wide [1000] */
@@ -334,7 +334,7 @@ struct tcb {
     ustack_time_t rcv_rtt_us;      /* receiver's RTT estimate (from timestamps), 0: none */
     struct tcp_ring sndq, rcvq;
     struct tcp_ooo_range *ooo;
-    unsigned ooo_len;
+    unsigned ooo_len, ooo_cap;    /* ranges held, and room for (grows to cfg.ooo_max_ranges) */
     uint64_t ooo_stamp;
     struct tcp_txq txq;
 

@@ -8,6 +8,7 @@
  * Every dropped segment increments a named counter.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "tcp.h"
 
@@ -236,10 +237,19 @@ static bool tcp_seq_acceptable(const struct tcb *tcb, uint32_t seq, uint32_t seq
  * is full and the range touches none already held. */
 static bool tcp_ooo_insert(struct tcb *tcb, uint32_t start, uint32_t end)
 {
-    unsigned cap = tcb->ts->cfg.ooo_max_ranges;
+    unsigned cap = tcb->ooo_cap;
     struct tcp_ooo_range *r = tcb->ooo;
     if (!r)
         return false;
+    if (tcb->ooo_len >= cap && cap < tcb->ts->cfg.ooo_max_ranges) {
+        /* The table grows as holes come, up to the configured bound. */
+        unsigned ncap = 2 * cap < tcb->ts->cfg.ooo_max_ranges ? 2 * cap : tcb->ts->cfg.ooo_max_ranges;
+        struct tcp_ooo_range *n = realloc(r, ncap * sizeof *r);
+        if (n) {
+            tcb->ooo = r = n;
+            tcb->ooo_cap = cap = ncap;
+        }
+    }
     unsigned i = 0;
     while (i < tcb->ooo_len && SEQ_LT(r[i].end, start))
         i++;

@@ -437,7 +437,10 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
             struct tcp_txseg *s = tcp_txq_at(&tcb->txq, i);
             if (SEQ_GEQ(s->seq, end))
                 break;
-            if ((s->flags & TCP_TXSEG_SACKED) || SEQ_LT(s->seq, start) || SEQ_GT(s->end, end))
+            /* A FIN takes sequence space but is not data: SACK blocks may
+             * end before it (ours do; Linux's include it). */
+            uint32_t data_end = s->end - ((s->flags & TCP_TXSEG_FIN) && s->end - s->seq > 1 ? 1 : 0);
+            if ((s->flags & TCP_TXSEG_SACKED) || SEQ_LT(s->seq, start) || SEQ_GT(data_end, end))
                 continue; /* held, or covered only in part */
             if (SEQ_LT(s->end, tcb->high_sacked) && !(s->flags & TCP_TXSEG_EVER_RETRANS))
                 tcb->rack_reordering_seen = true;

@@ -233,13 +233,13 @@ static const struct scenario scenarios[] = {
     },
     {
         .name = "cubic-vs-newreno/cubic",
-        .desc = "8 MiB with CUBIC (RFC 9438) on a 100 Mbit/s path, RTT 200 ms; one segment dropped in slow start:"
+        .desc = "16 MiB with CUBIC (RFC 9438) on a 100 Mbit/s path, RTT 200 ms; one segment dropped in slow start:"
                 " cwnd falls to 0.7 of itself and climbs back on the cubic curve",
         .features = "default",
         .cc = "cubic",
         .rate_bps = 100000000u,
         .delay = USTACK_MS(100),
-        .c2s = KB(8192),
+        .c2s = KB(16384),
         .rules = {{RULE_DROP, 150u * SEG_TS, 1, 0, 0}},
         .nrules = 1,
     },
@@ -250,7 +250,7 @@ static const struct scenario scenarios[] = {
         .cc = "newreno",
         .rate_bps = 100000000u,
         .delay = USTACK_MS(100),
-        .c2s = KB(8192),
+        .c2s = KB(16384),
         .rules = {{RULE_DROP, 150u * SEG_TS, 1, 0, 0}},
         .nrules = 1,
     },

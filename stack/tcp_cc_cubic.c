@@ -275,9 +275,16 @@ static void cubic_cong_avoid(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_
 {
     struct cubic *c = cubic_of(tcb);
     if (tcb->cwnd < tcb->ssthresh) {
-        /* Slow start (RFC 9438 4.10, RFC 5681 eq. 2): at most one SMSS per
-         * ACK; HyStart++ may divide it. */
-        uint32_t inc = acked < tcb->mss ? acked : tcb->mss;
+        /* Slow start (RFC 9438 4.10): cwnd grows by the bytes this ACK
+         * acknowledged, as Linux's tcp_slow_start() counts every segment,
+         * rather than by at most one SMSS per ACK (RFC 5681 eq. 2; RFC 3465
+         * allows 2). Byte counting is immune to ACK division, and a sender
+         * whose ACKs are thinned (delayed ACKs, ACKs lost or discarded by
+         * PAWS when the path reorders them) still doubles its window every
+         * round trip. Never past ssthresh; HyStart++ may divide it. */
+        uint32_t inc = acked;
+        if (tcb->ssthresh != UINT32_MAX && tcb->cwnd + (uint64_t)inc > tcb->ssthresh)
+            inc = tcb->ssthresh - tcb->cwnd;
         bool hs = hystart_on(tcb);
         if (hs)
             inc = hystart_ack(tcb, c, inc, rtt_us);

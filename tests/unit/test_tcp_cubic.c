@@ -459,14 +459,19 @@ END_TEST
 
 /* ---------------------------------------------------- (e) slow start */
 
-START_TEST(slow_start_grows_at_most_one_smss_per_ack)
+START_TEST(slow_start_grows_by_the_bytes_acknowledged)
 {
     struct tcb *tcb = cc_setup(0);
     ck_assert_uint_eq(tcb->cwnd, SEG(10));
-    ack(tcb, 5 * MSS, 0, NULL); /* a stretch ACK of five segments */
-    ck_assert_uint_eq(tcb->cwnd, SEG(11));
-    ack(tcb, 300, 0, NULL); /* a small segment */
-    ck_assert_uint_eq(tcb->cwnd, SEG(11) + 300);
+    ack(tcb, 5 * MSS, 0, NULL); /* a stretch ACK of five segments: all five count, as Linux */
+    ck_assert_uint_eq(tcb->cwnd, SEG(15));
+    ack(tcb, 300, 0, NULL); /* a small segment: its bytes only (no ACK division) */
+    ck_assert_uint_eq(tcb->cwnd, SEG(15) + 300);
+    /* Never past ssthresh in slow start. */
+    tcb->ssthresh = SEG(17);
+    ack(tcb, 4 * MSS, 0, NULL);
+    ck_assert_uint_eq(tcb->cwnd, SEG(17));
+    tcb->ssthresh = UINT32_MAX;
     tcb->cwnd = SEG(10);
     ack_round(tcb, USTACK_MS(100), 0, NULL); /* ten ACKs: the window doubles */
     ck_assert_uint_eq(tcb->cwnd, SEG(20));
@@ -683,7 +688,7 @@ Suite *suite_tcp_cubic(void)
     tcase_add_test(tc, undo_restores_wmax_k_and_epoch);
     tcase_add_test(tc, after_rto_the_curve_starts_flat_at_cwnd);
     tcase_add_test(tc, idle_period_shifts_the_epoch);
-    tcase_add_test(tc, slow_start_grows_at_most_one_smss_per_ack);
+    tcase_add_test(tc, slow_start_grows_by_the_bytes_acknowledged);
     suite_add_tcase(s, tc);
     TCase *th = tcase_create("hystart");
     tcase_add_test(th, hystart_enters_css_on_rtt_rise_then_leaves_slow_start);

@@ -36,7 +36,7 @@ const char app_net_usage[] =
     "  --tcp-cc NAME        congestion control: cubic (default), newreno\n"
     "  --tcp-features LIST  switch mechanisms on (+name) or off (-name), e.g. -sack,-rack:\n"
     "                       wscale timestamps sack dsack limited-transmit rack tlp eifel\n"
-    "                       hystart autotune ecn; also all, none, default\n";
+    "                       hystart autotune ecn byte-counting; also all, none, default\n";
 
 void app_usage_error(const char *prog, const char *fmt, ...)
 {

@@ -183,7 +183,7 @@ static const struct scenario scenarios[] = {
         .desc = "256 KiB with window scaling, timestamps and SACK (RACK and TLP off: RFC 6675's scoreboard"
                 " finds the losses); 3 segments of one flight dropped, the 41st, 45th and 49th:"
                 " SACK blocks show every hole, all three are resent within one round trip",
-        .features = "default,-rack,-tlp",
+        .features = "default,-rack,-tlp,-byte-counting",
         .c2s = KB(256),
         .rules = {{RULE_DROP, 40u * SEG_TS, 1, 0, 0}, {RULE_DROP, 44u * SEG_TS, 1, 0, 0},
                   {RULE_DROP, 48u * SEG_TS, 1, 0, 0}},
@@ -192,7 +192,7 @@ static const struct scenario scenarios[] = {
     {
         .name = "sack-recovery/newreno",
         .desc = "the same without SACK: NewReno (RFC 6582) learns of one hole per round trip, from a partial ACK",
-        .features = "default,-rack,-tlp,-sack",
+        .features = "default,-rack,-tlp,-sack,-byte-counting",
         .c2s = KB(256),
         .rules = {{RULE_DROP, 40u * SEG_TS, 1, 0, 0}, {RULE_DROP, 44u * SEG_TS, 1, 0, 0},
                   {RULE_DROP, 48u * SEG_TS, 1, 0, 0}},
@@ -203,7 +203,7 @@ static const struct scenario scenarios[] = {
         .desc = "512 KiB with the default TCP (SACK, RACK, TLP, D-SACK); the 31st segment arrives behind the"
                 " next 2, the 81st and the 261st 40 ms late: RACK waits out the first (reordering window),"
                 " resends the second needlessly (D-SACK, undo, the window doubles) and waits out the third",
-        .features = "default",
+        .features = "default,-byte-counting",
         .c2s = KB(512),
         .rules = {{RULE_HOLD, 30u * SEG_TS, 1, 2, 0}, {RULE_DELAY, 80u * SEG_TS, 1, 0, USTACK_MS(40)},
                   {RULE_DELAY, 260u * SEG_TS, 1, 0, USTACK_MS(40)}},
@@ -214,7 +214,7 @@ static const struct scenario scenarios[] = {
         .desc = "a 100-segment request, then the client waits for a 200-byte answer; RTT 40 ms, the default"
                 " TCP without timestamps; the last two segments are dropped: a tail loss probe 2 SRTT after"
                 " the last ACK resends the last, its SACK lets RACK find the other, no RTO",
-        .features = "default,-timestamps",
+        .features = "default,-timestamps,-byte-counting",
         .delay = USTACK_MS(20),
         .c2s = 100u * MSS,
         .s2c = 200,
@@ -224,7 +224,7 @@ static const struct scenario scenarios[] = {
     {
         .name = "rack-tlp/tail-rto",
         .desc = "the same with TLP off: nothing comes back until the RTO (at least 200 ms) fires",
-        .features = "default,-timestamps,-tlp",
+        .features = "default,-timestamps,-tlp,-byte-counting",
         .delay = USTACK_MS(20),
         .c2s = 100u * MSS,
         .s2c = 200,
@@ -246,7 +246,7 @@ static const struct scenario scenarios[] = {
     {
         .name = "cubic-vs-newreno/newreno",
         .desc = "the same with NewReno (RFC 5681, 6582): cwnd halves and climbs back one segment per round trip",
-        .features = "default",
+        .features = "default,-byte-counting",
         .cc = "newreno",
         .rate_bps = 100000000u,
         .delay = USTACK_MS(100),

@@ -54,7 +54,7 @@ const struct tcp_cc_ops *tcp_cc_find(const char *name)
 }
 
 static const char *const tcp_feature_names[] = {
-    "wscale", "timestamps", "sack", "dsack", "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn",
+    "wscale", "timestamps", "sack", "dsack", "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn", "byte-counting",
 };
 
 const char *ustack_tcp_feature_name(unsigned bit)

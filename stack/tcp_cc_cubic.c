@@ -282,7 +282,7 @@ static void cubic_cong_avoid(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_
          * whose ACKs are thinned (delayed ACKs, ACKs lost or discarded by
          * PAWS when the path reorders them) still doubles its window every
          * round trip. Never past ssthresh; HyStart++ may divide it. */
-        uint32_t inc = acked;
+        uint32_t inc = tcp_feature(tcb, USTACK_TCPF_BYTE_COUNT) ? acked : acked < tcb->mss ? acked : tcb->mss;
         if (tcb->ssthresh != UINT32_MAX && tcb->cwnd + (uint64_t)inc > tcb->ssthresh)
             inc = tcb->ssthresh - tcb->cwnd;
         bool hs = hystart_on(tcb);

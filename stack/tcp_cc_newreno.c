@@ -36,8 +36,14 @@ static void newreno_cong_avoid(struct tcb *tcb, uint32_t acked, ustack_time_t rt
 {
     (void)rtt_us;
     if (tcb->cwnd < tcb->ssthresh) {
-        /* Slow start (3.1): at most one SMSS per ACK (RFC 5681 eq. 2). */
-        tcb->cwnd += acked < tcb->mss ? acked : tcb->mss;
+        /* Slow start (3.1): by every byte acknowledged, never past ssthresh
+         * (as Linux's tcp_slow_start(); byte counting cannot be fooled by
+         * ACK division), or with byte-counting off at most one SMSS per ACK
+         * (RFC 5681 eq. 2). */
+        uint32_t inc = tcp_feature(tcb, USTACK_TCPF_BYTE_COUNT) ? acked : acked < tcb->mss ? acked : tcb->mss;
+        if (tcb->ssthresh != UINT32_MAX && tcb->cwnd + (uint64_t)inc > tcb->ssthresh)
+            inc = tcb->ssthresh - tcb->cwnd;
+        tcb->cwnd += inc;
         return;
     }
     /* Congestion avoidance with byte counting (RFC 5681 3.1, RFC 3465):

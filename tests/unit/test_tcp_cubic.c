@@ -459,9 +459,19 @@ END_TEST
 
 /* ---------------------------------------------------- (e) slow start */
 
+START_TEST(slow_start_grows_one_smss_per_ack_without_byte_counting)
+{
+    struct tcb *tcb = cc_setup(0); /* byte-counting off: RFC 5681 eq. 2 */
+    ack(tcb, 5 * MSS, 0, NULL);
+    ck_assert_uint_eq(tcb->cwnd, SEG(11));
+    ack(tcb, 300, 0, NULL);
+    ck_assert_uint_eq(tcb->cwnd, SEG(11) + 300);
+}
+END_TEST
+
 START_TEST(slow_start_grows_by_the_bytes_acknowledged)
 {
-    struct tcb *tcb = cc_setup(0);
+    struct tcb *tcb = cc_setup(USTACK_TCPF_BYTE_COUNT);
     ck_assert_uint_eq(tcb->cwnd, SEG(10));
     ack(tcb, 5 * MSS, 0, NULL); /* a stretch ACK of five segments: all five count, as Linux */
     ck_assert_uint_eq(tcb->cwnd, SEG(15));
@@ -689,6 +699,7 @@ Suite *suite_tcp_cubic(void)
     tcase_add_test(tc, after_rto_the_curve_starts_flat_at_cwnd);
     tcase_add_test(tc, idle_period_shifts_the_epoch);
     tcase_add_test(tc, slow_start_grows_by_the_bytes_acknowledged);
+    tcase_add_test(tc, slow_start_grows_one_smss_per_ack_without_byte_counting);
     suite_add_tcase(s, tc);
     TCase *th = tcase_create("hystart");
     tcase_add_test(th, hystart_enters_css_on_rtt_rise_then_leaves_slow_start);

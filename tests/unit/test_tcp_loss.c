@@ -144,12 +144,14 @@ static void setup_cfg(const struct tcp_config *tc)
 }
 
 /* These tests follow the recovery arithmetic with NewReno's ssthresh
- * (FlightSize / 2); CUBIC, the default, has its own suite. */
+ * (FlightSize / 2) and RFC 5681's slow start (one SMSS per ACK: byte
+ * counting off); CUBIC, the default, has its own suite. */
 static void setup(void)
 {
     struct tcp_config c;
     tcp_config_default(&c);
     c.cc = &tcp_cc_newreno;
+    c.features &= ~(unsigned)USTACK_TCPF_BYTE_COUNT;
     setup_cfg(&c);
 }
 
@@ -170,7 +172,7 @@ static void reconfigure(unsigned features, ustack_time_t rto_min_us)
     tcp_engine_free(T.ts);
     struct tcp_config c;
     tcp_config_default(&c);
-    c.features = features;
+    c.features = features & ~(unsigned)USTACK_TCPF_BYTE_COUNT;
     c.cc = &tcp_cc_newreno;
     if (rto_min_us)
         c.rto_min_us = rto_min_us;

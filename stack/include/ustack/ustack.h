@@ -105,12 +105,15 @@ void ustack_config_default(struct ustack_config *cfg);
 #define USTACK_TCPF_ECN 0x0400        /* RFC 3168 ECN: ask for it on our SYNs (off by default,
                                        * as Linux's tcp_ecn=2); a peer's request is
                                        * accepted whenever this is on */
+#define USTACK_TCPF_BYTE_COUNT 0x0800 /* slow start grows by every byte acknowledged (as
+                                       * Linux), not by at most one SMSS per ACK (RFC 5681) */
 #define USTACK_TCPF_DEFAULT                                                                        \
     (USTACK_TCPF_WSCALE | USTACK_TCPF_TIMESTAMPS | USTACK_TCPF_SACK | USTACK_TCPF_DSACK |         \
      USTACK_TCPF_LIMITED_TX | USTACK_TCPF_RACK | USTACK_TCPF_TLP | USTACK_TCPF_EIFEL |           \
-     USTACK_TCPF_AUTOTUNE)
+     USTACK_TCPF_AUTOTUNE | USTACK_TCPF_BYTE_COUNT)
 /* Name of one feature bit ("wscale", "timestamps", "sack", "dsack",
- * "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn"),
+ * "limited-transmit", "rack", "tlp", "eifel", "hystart", "autotune", "ecn",
+ * "byte-counting"),
  * or NULL. */
 const char *ustack_tcp_feature_name(unsigned bit);
 /* Applies a comma-separated list to *features: "name" or "+name" sets a bit,

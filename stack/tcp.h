@@ -667,15 +667,15 @@ static inline bool tcp_sack_on(const struct tcb *tcb) { return tcb->tflags & TF_
 static inline bool tcp_feature(const struct tcb *tcb, unsigned f) { return tcb->features & f; }
 /* Bytes in flight as RFC 6675 counts them. */
 uint32_t tcp_pipe(const struct tcb *tcb);
-/* The cumulative ACK moved from prior_una to tcb->snd_una and the txq has
- * not yet been trimmed: trims it, keeps the scoreboard, and returns the
- * sample RFC 6298 and RACK want (0: none). */
-ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una);
+/* The cumulative ACK moved tcb->snd_una and the txq has not yet been
+ * trimmed: trims it, keeps the scoreboard, and returns the sample RFC 6298
+ * and RACK want (0: none). */
+ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg);
 /* An acceptable ACK (after the cumulative part): SACK blocks, D-SACK,
  * RACK, loss marking, entering, running and leaving recovery, TLP episode.
  * `dup` says whether RFC 5681 counts it as a duplicate ACK. */
 void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una, bool dup,
-                         uint32_t prior_flight, ustack_time_t rtt);
+                         uint32_t prior_flight);
 /* The RTO fired on data: marks everything unSACKed lost (RTO recovery). */
 void tcp_recovery_on_rto(struct tcb *tcb);
 /* The probe timeout (TLP) fired. */

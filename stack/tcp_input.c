@@ -435,14 +435,14 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         tcb->snd_una = ack;
         if (SEQ_LT(tcb->snd_nxt, ack))
             tcb->snd_nxt = ack;
-        ustack_time_t r = tcp_sack_cum_ack(tcb, seg, prior_una);
+        ustack_time_t r = tcp_sack_cum_ack(tcb, seg);
         if (r) {
             rtt = r;
             tcp_rtt_sample(tcb, r);
         }
         tcb->rexmit_count = 0;
         tcb->rto_backoff = 0;
-        tcp_recovery_on_ack(tcb, seg, prior_una, false, prior_flight, rtt);
+        tcp_recovery_on_ack(tcb, seg, prior_una, false, prior_flight);
         /* Growth only outside fast recovery (and not on the ACK that ends
          * it), and only when cwnd was what limited the sender. */
         if (!in_fast_recovery && !(tcb->tflags & TF_IN_RECOVERY) && acked &&
@@ -463,7 +463,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
             tcp_rexmt_schedule(tcb);
         }
     } else if (dup || (seg->nsack && tcp_sack_on(tcb))) {
-        tcp_recovery_on_ack(tcb, seg, tcb->snd_una, dup, tcp_flight_size(tcb), 0);
+        tcp_recovery_on_ack(tcb, seg, tcb->snd_una, dup, tcp_flight_size(tcb));
     }
 
     /* Our FIN acknowledged? Then the state moves on (3.10.7.4 fifth step). */

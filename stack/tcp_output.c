@@ -505,7 +505,7 @@ void tcp_output(struct tcb *tcb)
          * send a full segment, or everything that is queued when nothing is
          * in flight (or Nagle is off), or at least half the largest window
          * the peer ever offered; else wait for an ACK or the persist timer. */
-        bool send = force || SEQ_LT(tcb->snd_nxt, tcb->snd_max) || len == tcb->mss || fin ||
+        bool send = force || len == tcb->mss || fin ||
                     (len == avail && ((tcb->tflags & TF_NODELAY) || flight == 0)) ||
                     (tcb->max_sndwnd && len >= tcb->max_sndwnd / 2);
         if (!send)

@@ -301,7 +301,7 @@ static void tcp_undo(struct tcb *tcb, const char *why)
 
 /* --------------------------------------------------------- cumulative */
 
-ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una)
+ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg)
 {
     struct tcp_txq *q = &tcb->txq;
     struct ustack *st = tcb->ts->st;
@@ -309,7 +309,6 @@ ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg, uint3
     ustack_time_t rto_rtt = 0;
     bool sample_taken = false, newest_tsval_set = false, retrans_acked = false;
     uint32_t newest_tsval = 0;
-    (void)prior_una;
     tcb->cum_delivered = 0;
     unsigned removed = 0;
     while (q->len) {
@@ -551,14 +550,13 @@ static void tcp_prr(struct tcb *tcb, uint32_t delivered, bool entering)
 }
 
 void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t prior_una, bool dup,
-                         uint32_t prior_flight, ustack_time_t rtt)
+                         uint32_t prior_flight)
 {
     struct tcp_stack *ts = tcb->ts;
     uint32_t acked = tcb->snd_una - prior_una;
     /* Delivered now (RFC 6937 DeliveredData): cumulatively acknowledged
      * bytes not SACKed before, plus newly SACKed ones. */
     uint64_t delivered = acked ? tcb->cum_delivered : 0;
-    (void)rtt;
 
     if (seg->nsack && tcp_sack_on(tcb))
         sack_process(tcb, seg, &delivered);

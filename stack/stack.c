@@ -113,13 +113,7 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     return st;
 }
 
-uint64_t ustack_random(struct ustack *st)
-{
-    uint64_t z = (st->rng += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+uint64_t ustack_random(struct ustack *st) { return ustack_rand64(&st->rng); }
 
 void ustack_destroy(struct ustack *st)
 {

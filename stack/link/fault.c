@@ -79,14 +79,6 @@ struct fault_link {
 
 /* ------------------------------------------------------------------ PRNG */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 static uint64_t xoshiro_next(uint64_t s[4])
@@ -110,7 +102,7 @@ static void seed_dir(struct fdir *d, uint64_t seed, int dir)
     /* Distinct, fixed tweaks give two independent streams from one seed. */
     uint64_t x = seed ^ (dir == DIR_OUT ? 0x6f75742d66617574ull : 0x696e2d2d66617574ull);
     for (int i = 0; i < 4; i++)
-        d->rng[i] = splitmix64(&x);
+        d->rng[i] = ustack_rand64(&x);
 }
 
 /* ------------------------------------------------------------------ queues */

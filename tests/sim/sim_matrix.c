@@ -111,13 +111,6 @@ static void row_of(const struct matrix *m, unsigned r, unsigned *loss, unsigned 
 
 /* ------------------------------------------------------------ randomness */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* The seed of run k of a row: a function of the row's parameters and k only,
  * so a row has the same seeds in every configuration and whatever else the
@@ -125,7 +118,7 @@ static uint64_t splitmix64(uint64_t *x)
 static uint64_t run_seed(unsigned loss, unsigned rtt, unsigned reorder, unsigned k)
 {
     uint64_t x = 0x6d6174726978ull ^ ((uint64_t)loss << 40) ^ ((uint64_t)rtt << 20) ^ ((uint64_t)reorder << 16) ^ k;
-    return splitmix64(&x) | 1; /* never 0 */
+    return ustack_rand64(&x) | 1; /* never 0 */
 }
 
 static void gen_fill(uint8_t *buf, size_t n, uint64_t seed)
@@ -133,11 +126,11 @@ static void gen_fill(uint8_t *buf, size_t n, uint64_t seed)
     uint64_t x = seed ^ 0x73747265616dull;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t v = splitmix64(&x);
+        uint64_t v = ustack_rand64(&x);
         memcpy(buf + i, &v, 8);
     }
     if (i < n) {
-        uint64_t v = splitmix64(&x);
+        uint64_t v = ustack_rand64(&x);
         memcpy(buf + i, &v, n - i);
     }
 }
@@ -196,7 +189,7 @@ static int path_send(struct ustack_link *l, ustack_time_t now, const uint8_t *fr
     l->tx_bytes += len;
     /* Two draws per frame whatever happens to it, so one decision never
      * shifts the next frame's. */
-    uint64_t r_which = splitmix64(&p->rng), r_extra = splitmix64(&p->rng);
+    uint64_t r_which = ustack_rand64(&p->rng), r_extra = ustack_rand64(&p->rng);
     uint64_t backlog_us = p->wire_free > now ? p->wire_free - now : 0;
     uint64_t backlog = backlog_us * p->rate_bps / 8000000u;
     if (backlog + len > p->queue_bytes) {
@@ -471,7 +464,7 @@ static void run_one(const struct matrix *m, unsigned loss, unsigned rtt, unsigne
     uint64_t x = seed;
     for (int i = 0; i < 2; i++) {
         r->path[i] = (struct path){.rate_bps = m->rate, .owd = USTACK_MS(rtt) / 2, .queue_bytes = bdp > qmin ? bdp : qmin,
-                                   .reorder = reorder != 0, .rng = splitmix64(&x)};
+                                   .reorder = reorder != 0, .rng = ustack_rand64(&x)};
     }
     r->sim = ustack_sim_new(seed, T_START);
     if (!r->sim) {

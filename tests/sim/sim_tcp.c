@@ -70,20 +70,13 @@
 
 /* ------------------------------------------------------------ randomness */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Uniform in [0, n). */
-static uint64_t pick(uint64_t *r, uint64_t n) { return splitmix64(r) % n; }
+static uint64_t pick(uint64_t *r, uint64_t n) { return ustack_rand64(r) % n; }
 /* Uniform in [lo, hi]. */
 static double urange(uint64_t *r, double lo, double hi)
 {
-    return lo + (hi - lo) * (double)(splitmix64(r) >> 11) * 0x1.0p-53;
+    return lo + (hi - lo) * (double)(ustack_rand64(r) >> 11) * 0x1.0p-53;
 }
 
 /* The byte stream a side sends: pseudo-random, a function of (seed, stream). */
@@ -92,11 +85,11 @@ static void gen_fill(uint8_t *buf, size_t n, uint64_t seed, unsigned stream)
     uint64_t x = seed * 0x100000001b3ull ^ (0x5354524541ull + stream);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t v = splitmix64(&x);
+        uint64_t v = ustack_rand64(&x);
         memcpy(buf + i, &v, 8);
     }
     if (i < n) {
-        uint64_t v = splitmix64(&x);
+        uint64_t v = ustack_rand64(&x);
         memcpy(buf + i, &v, n - i);
     }
 }

@@ -432,17 +432,10 @@ uint16_t h_local_port(struct h *t, int s)
     return ntohs(sin.sin_port);
 }
 
-uint64_t h_rand(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 void h_fill(uint8_t *buf, size_t len, uint64_t seed)
 {
     uint64_t s = seed;
     for (size_t i = 0; i < len; i++)
-        buf[i] = (uint8_t)(h_rand(&s) >> 56);
+        buf[i] = (uint8_t)(ustack_rand64(&s) >> 56);
 }

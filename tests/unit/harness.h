@@ -194,8 +194,7 @@ ssize_t h_sendto(struct h *t, int s, const void *buf, size_t len, uint32_t ip, u
 /* The local port of s (host order). */
 uint16_t h_local_port(struct h *t, int s);
 
-/* Deterministic pseudo-random bytes and numbers for tests. */
-uint64_t h_rand(uint64_t *state);
+/* Deterministic pseudo-random bytes for tests (numbers: ustack_rand64). */
 void h_fill(uint8_t *buf, size_t len, uint64_t seed);
 
 #endif

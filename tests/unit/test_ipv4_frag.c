@@ -81,7 +81,7 @@ static void shuffle(unsigned *order, unsigned n, uint64_t seed)
     for (unsigned i = 0; i < n; i++)
         order[i] = i;
     for (unsigned i = n - 1; i > 0; i--) {
-        unsigned j = (unsigned)(h_rand(&seed) % (i + 1));
+        unsigned j = (unsigned)(ustack_rand64(&seed) % (i + 1));
         unsigned tmp = order[i];
         order[i] = order[j];
         order[j] = tmp;

@@ -56,7 +56,7 @@ START_TEST(many_timers_fire_in_expiry_order)
     struct h *t = bare();
     uint64_t seed = 42;
     for (unsigned i = 0; i < NT; i++)
-        ck_assert_int_eq(timer_arm(t->st, &recs[i].timer, T0 + 1 + h_rand(&seed) % USTACK_SEC(10)), 0);
+        ck_assert_int_eq(timer_arm(t->st, &recs[i].timer, T0 + 1 + ustack_rand64(&seed) % USTACK_SEC(10)), 0);
     ck_assert_uint_eq(h_usage(t).timers, NT);
     /* Walk time forward in uneven steps; nothing fires early. */
     unsigned checked = 0;
@@ -85,7 +85,7 @@ START_TEST(one_late_poll_fires_all_due_timers_in_order)
     struct h *t = bare();
     uint64_t seed = 7;
     for (unsigned i = 0; i < 500; i++)
-        timer_arm(t->st, &recs[i].timer, T0 + 1 + h_rand(&seed) % 1000);
+        timer_arm(t->st, &recs[i].timer, T0 + 1 + ustack_rand64(&seed) % 1000);
     h_poll_at(t, T0 + 1000);
     ck_assert_uint_eq(nfired, 500);
     ck_assert(order_ok);

@@ -185,6 +185,11 @@ struct ustack_env {
 };
 void ustack_set_env(struct ustack *st, const struct ustack_env *env);
 
+/* The seeded pseudo-random generator (splitmix64) used throughout ustack:
+ * returns the next number and advances *state. Equal seeds give equal
+ * sequences, so a run can be replayed. */
+uint64_t ustack_rand64(uint64_t *state);
+
 /* Formats "a.b.c.d" from a network-order address into buf (>= 16 bytes). */
 const char *ustack_ip_str(uint32_t addr, char *buf);
 /* Parses "a.b.c.d" or "a.b.c.d/len"; returns 0 or -1. len defaults to 32. */

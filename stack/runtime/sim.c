@@ -35,13 +35,6 @@ struct ustack_sim {
     uint8_t buf[USTACK_FRAME_MAX];
 };
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 struct ustack_sim *ustack_sim_new(uint64_t seed, ustack_time_t start)
 {
@@ -95,7 +88,7 @@ struct ustack *ustack_sim_add_node(struct ustack_sim *sim, const struct ustack_c
         struct ustack_fault_config fc = *opts->fault;
         if (fc.seed == 0) {
             uint64_t x = sim->seed + sim->n;
-            fc.seed = splitmix64(&x);
+            fc.seed = ustack_rand64(&x);
         }
         node.fault = ustack_link_fault_new(node.link, &fc);
         if (!node.fault)
@@ -118,7 +111,7 @@ struct ustack *ustack_sim_add_node(struct ustack_sim *sim, const struct ustack_c
     struct ustack_config c = *cfg;
     if (c.random_seed == 0) {
         uint64_t x = sim->seed ^ (0x5eedULL + sim->n);
-        c.random_seed = splitmix64(&x);
+        c.random_seed = ustack_rand64(&x);
     }
     node.st = ustack_create(&c, node.link);
     if (!node.st)

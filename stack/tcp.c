@@ -290,7 +290,8 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
         tcb->tflags |= TF_NODELAY;
     if (c->keepalive)
         tcb->tflags |= TF_KEEPALIVE;
-    uint32_t mtu_mss = ts->st->cfg.mtu > 40 ? ts->st->cfg.mtu - 40u : TCP_DEFAULT_MSS;
+    uint32_t mtu_mss = ts->st->cfg.mtu > IPV4_HDR_LEN + TCP_HDR_LEN ? ts->st->cfg.mtu - (IPV4_HDR_LEN + TCP_HDR_LEN)
+                                                                 : TCP_DEFAULT_MSS;
     tcb->adv_mss = (uint16_t)mtu_mss;
     tcb->mss = TCP_DEFAULT_MSS < mtu_mss ? TCP_DEFAULT_MSS : (uint16_t)mtu_mss;
     tcb->rcv_mss = tcb->mss;

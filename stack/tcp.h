@@ -25,33 +25,8 @@
 #include "internal.h"
 #include "tcp_seq.h"
 
-/* ------------------------------------------------------------- wire format */
-
-#define TCP_HDR_LEN 20
-#define TCP_MAX_HDR_LEN 60
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_PSH 0x08
-#define TCP_ACK 0x10
-#define TCP_URG 0x20
-#define TCP_ECE 0x40
-#define TCP_CWR 0x80
-
-#define TCP_OPT_EOL 0
-#define TCP_OPT_NOP 1
-#define TCP_OPT_MSS 2
-#define TCP_OPT_WSCALE 3
-#define TCP_OPT_SACK_PERM 4
-#define TCP_OPT_SACK 5
-#define TCP_OPT_TIMESTAMP 8
-
-#define TCP_DEFAULT_MSS 536      /* RFC 9293 3.7.1: assumed when the peer sends no MSS option */
-#define TCP_MAX_WINDOW 65535u    /* the window field; larger windows need RFC 7323 scaling */
-#define TCP_MAX_WSCALE 14        /* RFC 7323 2.3 */
-#define TCP_TS_OPT_LEN 12        /* NOP, NOP, kind 8 (10 bytes): on every segment once negotiated */
-#define TCP_MAX_SACK_BLOCKS 4    /* RFC 2018 3: 4 fit in 40 bytes of options, 3 with timestamps */
-#define TCP_PAWS_IDLE_US (24ull * 24 * 3600 * 1000000) /* RFC 7323 5.5: ts_recent invalid after 24 days */
+/* RFC 7323 5.5: a TS.Recent older than 24 days is no longer valid. */
+#define TCP_PAWS_IDLE_US USTACK_SEC(24ull * 24 * 3600)
 
 /* A segment parsed once (RFC 9293 3.1) into host order; the state machine
  * works on this and never on raw bytes. */
@@ -70,7 +45,7 @@ struct tcp_seg {
     bool sack_permitted;
     bool has_ts;
     uint32_t ts_val, ts_ecr;
-    uint8_t ecn;            /* the IP header's ECN field (RFC 3168 5): 3 is CE */
+    uint8_t ecn;            /* the IP header's ECN field (RFC 3168 5): IP_ECN_* */
     uint8_t nsack;          /* SACK blocks (RFC 2018), as received */
     uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
     const uint8_t *data;    /* payload, inside the input pbuf */

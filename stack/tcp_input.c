@@ -59,33 +59,34 @@ int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct i
         const uint8_t *o = p + i + 2;
         switch (kind) {
         case TCP_OPT_MSS:
-            if (olen == 4) {
+            if (olen == TCP_OPTLEN_MSS) {
                 seg->has_mss = true;
                 seg->mss = rd16(o);
             }
             break;
         case TCP_OPT_WSCALE:
-            if (olen == 3) {
+            if (olen == TCP_OPTLEN_WSCALE) {
                 seg->has_wscale = true;
                 seg->wscale = o[0];
             }
             break;
         case TCP_OPT_SACK_PERM:
-            if (olen == 2)
+            if (olen == TCP_OPTLEN_SACK_PERM)
                 seg->sack_permitted = true;
             break;
         case TCP_OPT_SACK:
             /* RFC 2018 3: 2 + 8n bytes; blocks beyond what fits are ignored. */
-            if (olen >= 10 && (olen - 2) % 8 == 0) {
-                for (unsigned b = 0; b < (unsigned)(olen - 2) / 8 && seg->nsack < TCP_MAX_SACK_BLOCKS; b++) {
-                    seg->sack[seg->nsack][0] = rd32(o + 8 * b);
-                    seg->sack[seg->nsack][1] = rd32(o + 8 * b + 4);
+            if (olen >= TCP_OPTLEN_SACK_BASE + TCP_SACK_BLOCK_LEN && (olen - TCP_OPTLEN_SACK_BASE) % TCP_SACK_BLOCK_LEN == 0) {
+                unsigned nb = (unsigned)(olen - TCP_OPTLEN_SACK_BASE) / TCP_SACK_BLOCK_LEN;
+                for (unsigned b = 0; b < nb && seg->nsack < TCP_MAX_SACK_BLOCKS; b++) {
+                    seg->sack[seg->nsack][0] = rd32(o + TCP_SACK_BLOCK_LEN * b);
+                    seg->sack[seg->nsack][1] = rd32(o + TCP_SACK_BLOCK_LEN * b + 4);
                     seg->nsack++;
                 }
             }
             break;
         case TCP_OPT_TIMESTAMP:
-            if (olen == 10) {
+            if (olen == TCP_OPTLEN_TIMESTAMP) {
                 seg->has_ts = true;
                 seg->ts_val = rd32(o);
                 seg->ts_ecr = rd32(o + 4);
@@ -111,8 +112,8 @@ static void tcp_set_peer_mss(struct tcb *tcb, const struct tcp_seg *seg)
     uint32_t m = seg->has_mss ? seg->mss : TCP_DEFAULT_MSS;
     if (m > tcb->adv_mss)
         m = tcb->adv_mss;
-    if (m < 64)
-        m = 64;
+    if (m < TCP_MIN_MSS)
+        m = TCP_MIN_MSS;
     tcb->mss = (uint16_t)m;
     tcb->rcv_mss = tcb->mss < TCP_DEFAULT_MSS ? tcb->mss : TCP_DEFAULT_MSS;
 }
@@ -137,7 +138,7 @@ static void tcp_negotiate(struct tcb *tcb, const struct tcp_seg *seg, bool passi
         tcb->ts_recent = seg->ts_val;
         tcb->ts_recent_age = tcb->ts->st->now;
         /* Every segment carries 12 bytes of timestamp option: less data. */
-        tcb->mss = (uint16_t)(tcb->mss > 64 + TCP_TS_OPT_LEN ? tcb->mss - TCP_TS_OPT_LEN : 64);
+        tcb->mss = (uint16_t)(tcb->mss > TCP_MIN_MSS + TCP_TS_OPT_LEN ? tcb->mss - TCP_TS_OPT_LEN : TCP_MIN_MSS);
     }
     if (seg->sack_permitted && tcp_feature(tcb, USTACK_TCPF_SACK))
         tcb->tflags |= TF_SACK_OK;
@@ -903,7 +904,7 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
          * with CWR says the sender reduced its window. */
         if (seg->flags & TCP_CWR)
             tcb->tflags &= ~TF_ECE_SEND;
-        if (seg->ecn == 3) {
+        if (seg->ecn == IP_ECN_CE) {
             TCOUNT(ts, tcp_ecn_ce_rx);
             if (!(tcb->tflags & TF_ECE_SEND) && tcp_traced(tcb))
                 tcp_trace_event(tcb, "ecn_ce", "seq", seg->wire_seq, "len", seg->wire_len);
@@ -991,7 +992,7 @@ void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info
     ts->cur_seg = NULL;
     if (tcp_parse(ts, pb->data, pb->len, h, &seg) < 0)
         goto drop;
-    seg.ecn = h->tos & 3;
+    seg.ecn = h->tos & IP_ECN_MASK;
     if (seg.sport == 0 || seg.dport == 0) {
         TCOUNT(ts, tcp_drop_bad_port);
         goto drop;

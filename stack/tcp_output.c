@@ -287,7 +287,7 @@ void tcp_choose_rcv_wscale(struct tcb *tcb)
 int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
 {
     struct tcp_stack *ts = tcb->ts;
-    uint8_t opts[40];
+    uint8_t opts[TCP_OPT_SPACE];
     size_t optlen = 0;
     if (tcp_synchronized(tcb->state))
         flags |= TCP_ACK;
@@ -307,7 +307,7 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
              * pure ACKs are not (RFC 3168 6.1.4, 6.1.5). CWR goes on the
              * first new segment after a reduction. */
             if (len && SEQ_GEQ(seq, tcb->snd_max)) {
-                tos = 0x02;
+                tos = IP_ECN_ECT0;
                 if (tcb->tflags & TF_CWR_SEND) {
                     flags |= TCP_CWR;
                     tcb->tflags &= ~TF_CWR_SEND;
@@ -328,8 +328,8 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
             (tcb->ooo_len || tcb->dsack_start != tcb->dsack_end)) {
             /* RFC 2018 3: as many blocks as fit in the options, and the
              * datagram must still fit the MTU. */
-            size_t room = 40 - optlen;
-            size_t used = 40u + optlen + len;
+            size_t room = TCP_OPT_SPACE - optlen;
+            size_t used = IPV4_HDR_LEN + TCP_HDR_LEN + optlen + len;
             size_t mtu_room = ts->st->cfg.mtu > used ? ts->st->cfg.mtu - used : 0;
             if (mtu_room < room)
                 room = mtu_room;

@@ -44,7 +44,50 @@
 #define ICMP_UNREACH_NEEDFRAG 4
 #define ICMP_TIMXCEED_REASM 1
 
+/* The ECN field, the low two bits of the IPv4 TOS byte (RFC 3168 5). */
+#define IP_ECN_MASK 0x03
+#define IP_ECN_NOT_ECT 0x00
+#define IP_ECN_ECT1 0x01
+#define IP_ECN_ECT0 0x02
+#define IP_ECN_CE 0x03
+
 #define UDP_HDR_LEN 8
+
+/* TCP (RFC 9293 3.1) and its options (RFC 9293 3.2, RFC 7323, RFC 2018). */
+#define TCP_HDR_LEN 20
+#define TCP_MAX_HDR_LEN 60
+#define TCP_OPT_SPACE (TCP_MAX_HDR_LEN - TCP_HDR_LEN) /* 40 bytes of options at most */
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+#define TCP_ECE 0x40
+#define TCP_CWR 0x80
+
+#define TCP_OPT_EOL 0
+#define TCP_OPT_NOP 1
+#define TCP_OPT_MSS 2
+#define TCP_OPT_WSCALE 3
+#define TCP_OPT_SACK_PERM 4
+#define TCP_OPT_SACK 5
+#define TCP_OPT_TIMESTAMP 8
+/* Each option's length byte (kind and length included); a SACK option is
+ * 2 bytes plus 8 per block. */
+#define TCP_OPTLEN_MSS 4
+#define TCP_OPTLEN_WSCALE 3
+#define TCP_OPTLEN_SACK_PERM 2
+#define TCP_OPTLEN_TIMESTAMP 10
+#define TCP_OPTLEN_SACK_BASE 2
+#define TCP_SACK_BLOCK_LEN 8
+
+#define TCP_DEFAULT_MSS 536      /* RFC 9293 3.7.1: assumed when the peer sends no MSS option */
+#define TCP_MIN_MSS 64           /* the smallest segment size we send with, whatever a peer announces */
+#define TCP_MAX_WINDOW 65535u    /* the window field; larger windows need RFC 7323 scaling */
+#define TCP_MAX_WSCALE 14        /* RFC 7323 2.3 */
+#define TCP_TS_OPT_LEN 12        /* NOP, NOP, kind 8 (10 bytes): on every segment once negotiated */
+#define TCP_MAX_SACK_BLOCKS 4    /* RFC 2018 3: 4 fit in 40 bytes of options, 3 with timestamps */
 
 static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t rd32(const uint8_t *p)

@@ -28,11 +28,16 @@ const char app_net_usage[] =
     "  --rate R             serialise frames at R bit/s (e.g. 100mbit, 1gbit) before the delay\n"
     "  --queue BYTES        with --rate: bytes waiting at most (e.g. 64k); more are dropped\n"
     "  --seed N             seed of the fault injector's random numbers (default 1)\n"
-    "TCP tunables:\n"
+    "TCP tunables (struct ustack_tcp_config in ustack/ustack.h has each default):\n"
     "  --tcp-rto-min-ms N --tcp-rto-max-ms N --tcp-rto-initial-ms N\n"
-    "  --tcp-syn-retries N --tcp-data-retries N --tcp-delack-ms N --tcp-msl-ms N\n"
+    "  --tcp-syn-retries N --tcp-synack-retries N --tcp-data-retries N\n"
+    "  --tcp-persist-probes N --tcp-delack-ms N --tcp-msl-ms N --tcp-fin-wait2-ms N\n"
+    "  --tcp-challenge-acks N (per second) --tcp-iw N (segments) --tcp-dupthresh N\n"
     "  --tcp-sndbuf BYTES --tcp-rcvbuf BYTES (initial sizes; autotuning grows them\n"
     "  up to --tcp-sndbuf-max BYTES --tcp-rcvbuf-max BYTES, default 4 MiB)\n"
+    "  --tcp-ooo-ranges N --tcp-syn-backlog N --tcp-max-backlog N\n"
+    "  --tcp-nodelay 0|1 --tcp-keepalive 0|1 --tcp-keepidle-ms N --tcp-keepintvl-ms N\n"
+    "  --tcp-keepcnt N      defaults of the socket options of the same names\n"
     "  --tcp-cc NAME        congestion control: cubic (default), newreno\n"
     "  --tcp-features LIST  switch mechanisms on (+name) or off (-name), e.g. -sack,-rack:\n"
     "                       wscale timestamps sack dsack limited-transmit rack tlp eifel\n"
@@ -169,23 +174,39 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
 {
     const char *a = argv[*i], *name = a + 6;
     struct ustack_config *c = &n->cfg;
+    struct ustack_tcp_config *t = &c->tcp;
     struct {
         const char *name;
         ustack_time_t *ms;
         unsigned *count;
         size_t *bytes;
+        bool *flag;
     } opts[] = {
-        {"rto-min-ms", &c->tcp_rto_min_us, NULL, NULL},
-        {"rto-max-ms", &c->tcp_rto_max_us, NULL, NULL},
-        {"rto-initial-ms", &c->tcp_rto_initial_us, NULL, NULL},
-        {"delack-ms", &c->tcp_delack_us, NULL, NULL},
-        {"msl-ms", &c->tcp_msl_us, NULL, NULL},
-        {"syn-retries", NULL, &c->tcp_syn_retries, NULL},
-        {"data-retries", NULL, &c->tcp_data_retries, NULL},
-        {"sndbuf", NULL, NULL, &c->tcp_sndbuf},
-        {"rcvbuf", NULL, NULL, &c->tcp_rcvbuf},
-        {"rcvbuf-max", NULL, NULL, &c->tcp_rcvbuf_max},
-        {"sndbuf-max", NULL, NULL, &c->tcp_sndbuf_max},
+        {"rto-min-ms", &t->rto_min_us, NULL, NULL, NULL},
+        {"rto-max-ms", &t->rto_max_us, NULL, NULL, NULL},
+        {"rto-initial-ms", &t->rto_initial_us, NULL, NULL, NULL},
+        {"delack-ms", &t->delack_us, NULL, NULL, NULL},
+        {"msl-ms", &t->msl_us, NULL, NULL, NULL},
+        {"fin-wait2-ms", &t->fin_wait2_us, NULL, NULL, NULL},
+        {"keepidle-ms", &t->keepidle_us, NULL, NULL, NULL},
+        {"keepintvl-ms", &t->keepintvl_us, NULL, NULL, NULL},
+        {"syn-retries", NULL, &t->syn_retries, NULL, NULL},
+        {"synack-retries", NULL, &t->synack_retries, NULL, NULL},
+        {"data-retries", NULL, &t->data_retries, NULL, NULL},
+        {"persist-probes", NULL, &t->persist_max_probes, NULL, NULL},
+        {"challenge-acks", NULL, &t->challenge_ack_per_sec, NULL, NULL},
+        {"iw", NULL, &t->initial_window_segs, NULL, NULL},
+        {"dupthresh", NULL, &t->dupthresh, NULL, NULL},
+        {"ooo-ranges", NULL, &t->ooo_max_ranges, NULL, NULL},
+        {"syn-backlog", NULL, &t->syn_backlog, NULL, NULL},
+        {"max-backlog", NULL, &t->max_backlog, NULL, NULL},
+        {"keepcnt", NULL, &t->keepcnt, NULL, NULL},
+        {"sndbuf", NULL, NULL, &t->sndbuf, NULL},
+        {"rcvbuf", NULL, NULL, &t->rcvbuf, NULL},
+        {"rcvbuf-max", NULL, NULL, &t->rcvbuf_max, NULL},
+        {"sndbuf-max", NULL, NULL, &t->sndbuf_max, NULL},
+        {"nodelay", NULL, NULL, NULL, &t->nodelay},
+        {"keepalive", NULL, NULL, NULL, &t->keepalive},
     };
     if (strcmp(name, "cc") == 0 || strcmp(name, "features") == 0) {
         if (*i + 1 >= argc)
@@ -194,8 +215,8 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
         if (name[0] == 'c') {
             if (strcmp(v, "cubic") != 0 && strcmp(v, "newreno") != 0 && strcmp(v, "reno") != 0)
                 app_usage_error(n->prog, "--tcp-cc wants cubic, newreno or reno, not '%s'", v);
-            snprintf(c->tcp_congestion, sizeof c->tcp_congestion, "%s", v);
-        } else if (ustack_tcp_features_parse(v, &c->tcp_features) < 0) {
+            snprintf(t->congestion, sizeof t->congestion, "%s", v);
+        } else if (ustack_tcp_features_parse(v, &t->features) < 0) {
             app_usage_error(n->prog, "--tcp-features: unknown name in '%s'", v);
         }
         return 1;
@@ -207,11 +228,13 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
             app_usage_error(n->prog, "%s needs a value", a);
         const char *v = argv[++*i];
         if (opts[k].ms)
-            *opts[k].ms = USTACK_MS(parse_num(n, a, v, 3600000));
+            *opts[k].ms = USTACK_MS(parse_num(n, a, v, 86400000));
         else if (opts[k].count)
-            *opts[k].count = (unsigned)parse_num(n, a, v, 1000);
-        else
+            *opts[k].count = (unsigned)parse_num(n, a, v, 100000);
+        else if (opts[k].bytes)
             *opts[k].bytes = (size_t)parse_num(n, a, v, 64u << 20);
+        else
+            *opts[k].flag = parse_num(n, a, v, 1) != 0;
         return 1;
     }
     return 0;

@@ -1189,20 +1189,20 @@ static int run_scenario(const struct scenario *sc, uint64_t seed, const char *di
     cfg.arp_gratuitous = 0; /* no announcements: the captures start with the ARP exchange */
     r->features_spec = opt_features ? opt_features : sc->features ? sc->features : "none";
     r->cc = opt_cc ? opt_cc : sc->cc ? sc->cc : "newreno";
-    if (ustack_tcp_features_parse(r->features_spec, &cfg.tcp_features) != 0) {
+    if (ustack_tcp_features_parse(r->features_spec, &cfg.tcp.features) != 0) {
         fprintf(stderr, "ustack-study: %s: bad feature list '%s'\n", sc->name, r->features_spec);
         return 1;
     }
     size_t fl = 0;
     r->features_desc[0] = 0;
     for (unsigned bit = 1; bit; bit <<= 1)
-        if ((cfg.tcp_features & bit) && ustack_tcp_feature_name(bit))
+        if ((cfg.tcp.features & bit) && ustack_tcp_feature_name(bit))
             fl += (size_t)snprintf(r->features_desc + fl, fl < sizeof r->features_desc ? sizeof r->features_desc - fl : 0,
                                    "%s%s", fl ? " " : "", ustack_tcp_feature_name(bit));
-    if (!cfg.tcp_features)
+    if (!cfg.tcp.features)
         snprintf(r->features_desc, sizeof r->features_desc, "none");
-    snprintf(cfg.tcp_congestion, sizeof cfg.tcp_congestion, "%s", r->cc);
-    r->ts_on = cfg.tcp_features & USTACK_TCPF_TIMESTAMPS;
+    snprintf(cfg.tcp.congestion, sizeof cfg.tcp.congestion, "%s", r->cc);
+    r->ts_on = cfg.tcp.features & USTACK_TCPF_TIMESTAMPS;
     struct ustack_fault_config fault;
     memset(&fault, 0, sizeof fault);
     fault.out.drop = sc->loss; /* seed 0: derived from the simulation's seed and the node */

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <string.h>
 #include "internal.h"
-#include "tcp.h"
 
 static bool icmp_is_error_type(uint8_t type)
 {
@@ -72,7 +71,7 @@ static void icmp_deliver_error(struct ustack *st, const uint8_t *icmp, size_t le
     if (inner.proto == IPPROTO_UDP_)
         udp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
     else if (inner.proto == IPPROTO_TCP_)
-        tcp_icmp_error(st->tcp, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
+        tcp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
 }
 
 void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h)

@@ -269,6 +269,15 @@ void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *
  * reached. */
 void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code);
 
+/* --------------------------------------------------------------------- TCP */
+
+/* A received segment: pb holds the TCP header and payload (the IP header has
+ * been pulled, as for udp_input), h the parsed IP header. Consumes pb. */
+void tcp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
+/* An ICMP error quoting a segment we sent (l4: the quoted TCP header). */
+void tcp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
+                    int err);
+
 /* ------------------------------------------------------------- UDP and raw */
 
 void udp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);

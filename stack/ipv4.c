@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <string.h>
 #include "internal.h"
-#include "tcp.h"
 
 bool ipv4_is_local(const struct ustack *st, uint32_t addr)
 {
@@ -114,7 +113,7 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
         return;
     case IPPROTO_TCP_:
         pbuf_pull(pb, h.ihl_bytes);
-        tcp_input(st->tcp, pb, &h);
+        tcp_input(st, pb, &h);
         return;
     default:
         if (raw_taken)

@@ -48,7 +48,7 @@ static ssize_t raw_output_hdrincl(struct ustack *st, struct sock *s, const uint8
         COUNT(st, raw_drop_bad_hdrincl);
         return -ENETUNREACH;
     }
-    if (ipv4_is_broadcast(st, dst) && !s->broadcast)
+    if (ipv4_is_broadcast(st, dst) && !s->opt.broadcast)
         return -EACCES;
     struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, len);
     if (!pb)
@@ -73,11 +73,11 @@ static ssize_t raw_output_hdrincl(struct ustack *st, struct sock *s, const uint8
 
 ssize_t raw_output(struct ustack *st, struct sock *s, const void *buf, size_t len, uint32_t dst)
 {
-    if (s->hdrincl)
+    if (s->opt.hdrincl)
         return raw_output_hdrincl(st, s, buf, len);
     if (len > IPV4_MAX_LEN - IPV4_HDR_LEN)
         return -EMSGSIZE;
-    if (ipv4_is_broadcast(st, dst) && !s->broadcast)
+    if (ipv4_is_broadcast(st, dst) && !s->opt.broadcast)
         return -EACCES;
     struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, len);
     if (!pb)
@@ -87,6 +87,6 @@ ssize_t raw_output(struct ustack *st, struct sock *s, const void *buf, size_t le
     sock_tag_owner(st, s, pb);
     uint32_t src = s->laddr && !ipv4_is_broadcast(st, s->laddr) ? s->laddr : st->cfg.addr;
     COUNT(st, raw_tx);
-    int rc = ipv4_output(st, pb, (uint8_t)s->proto, src, dst, s->ttl, false);
+    int rc = ipv4_output(st, pb, (uint8_t)s->proto, src, dst, s->opt.ttl, false);
     return rc < 0 ? rc : (ssize_t)len;
 }

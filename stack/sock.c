@@ -69,13 +69,17 @@ void sock_wakeup(struct ustack *st)
     st->sock_events = true;
 }
 
+void sock_set_error(struct ustack *st, struct sock *s, int err)
+{
+    s->so_error = err;
+    sock_wakeup(st);
+}
+
 void sock_report_error(struct ustack *st, const struct pbuf *pb, int err)
 {
     struct sock *s = sock_get(st, pb->owner_sock);
-    if (!s || s->gen != pb->owner_gen)
-        return;
-    s->so_error = err;
-    sock_wakeup(st);
+    if (s && s->gen == pb->owner_gen)
+        sock_set_error(st, s, err);
 }
 
 static int *sock_chain_head(struct ustack *st, struct sock *s)
@@ -111,10 +115,10 @@ static void sock_release(struct ustack *st, struct sock *s)
         /* close(2) on a connection: graceful unless SO_LINGER says 0 s, in
          * which case the connection is reset (RFC 9293 3.10.5 ABORT). The
          * engine finishes a graceful close on its own and frees the TCB. */
-        if (s->linger_on && s->linger_s == 0 && !s->listening)
-            tcp_abort(st->tcp, s->tcb);
+        if (s->opt.linger_on && s->opt.linger_s == 0 && !s->listening)
+            tcp_abort(s->tcb);
         else
-            tcp_close(st->tcp, s->tcb);
+            tcp_close(s->tcb);
         s->tcb = NULL;
     }
     pbuf_queue_free(st, &s->rxq);
@@ -269,7 +273,7 @@ static bool bind_conflicts(const struct sock *o, uint32_t laddr, uint16_t port, 
         return false;
     if (o->laddr && laddr && o->laddr != laddr)
         return false;
-    return !(reuse && o->reuseaddr);
+    return !(reuse && o->opt.reuseaddr);
 }
 
 typedef bool (*port_taken_fn)(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port,
@@ -289,7 +293,7 @@ static bool udp_port_taken(struct ustack *st, const struct sock *self, uint32_t 
 static int choose_port(struct ustack *st, const struct sock *s, uint32_t laddr, uint16_t port, port_taken_fn taken)
 {
     if (port != 0)
-        return taken(st, s, laddr, port, s->reuseaddr) ? -EADDRINUSE : port;
+        return taken(st, s, laddr, port, s->opt.reuseaddr) ? -EADDRINUSE : port;
     unsigned span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
     unsigned start = (unsigned)(ustack_random(st) % span);
     for (unsigned k = 0; k < span; k++) {
@@ -339,14 +343,13 @@ static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool n
         s->proto = protocol;
         s->nonblock = nonblock;
         if (type == SOCK_STREAM) {
-            s->rcvbuf = st->cfg.tcp_rcvbuf;
-            s->sndbuf = st->cfg.tcp_sndbuf;
+            tcp_opts_default(st->tcp, &s->tcp_opts);
         } else {
             s->rcvbuf = st->cfg.udp_rcvbuf;
             s->sndbuf = st->cfg.udp_sndbuf;
         }
         s->next_in_bucket = -1;
-        s->hdrincl = type == SOCK_RAW && protocol == IPPROTO_RAW;
+        s->opt.hdrincl = type == SOCK_RAW && protocol == IPPROTO_RAW;
         if (type == SOCK_RAW)
             sock_chain_add(st, s);
         t->used++;
@@ -363,7 +366,7 @@ static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool n
  * lets a server rebind while old connections sit in TIME-WAIT). */
 static bool tcp_port_taken(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port, bool reuse)
 {
-    if (reuse ? tcp_listen_lookup(st->tcp, laddr, port) != NULL : tcp_port_in_use(st->tcp, laddr, port))
+    if (reuse ? tcp_port_listening(st->tcp, laddr, port) : tcp_port_in_use(st->tcp, laddr, port))
         return true;
     for (unsigned i = 0; i < st->socks->n; i++) {
         const struct sock *o = &st->socks->s[i];
@@ -387,25 +390,18 @@ static int stream_bind(struct ustack *st, struct sock *s, uint32_t laddr, uint16
     return 0;
 }
 
-/* Options given before there was a TCB. */
-static void stream_apply_options(struct ustack *st, struct sock *s)
+/* A stream socket's TCP options: its TCB's, or its own before it has one. */
+static const struct tcp_opts *stream_opts(const struct sock *s)
 {
-    if (s->debug)
-        s->tcb->tflags |= TF_TRACE;
-    if (s->bufs_set)
-        tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf);
-    tcp_set_nodelay(s->tcb, s->nodelay);
-    if (s->features_set)
-        tcp_set_features(s->tcb, s->features);
-    if (s->cc)
-        tcp_set_cc(s->tcb, s->cc);
-    if (s->keepalive || s->keepidle_us || s->keepintvl_us || s->keepcnt)
-        tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+    return s->tcb ? tcp_get_opts(s->tcb) : &s->tcp_opts;
 }
 
-static bool stream_connecting(const struct tcb *tcb)
+static void stream_set_opts(struct sock *s, const struct tcp_opts *o)
 {
-    return !tcb->err && (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED);
+    if (s->tcb)
+        tcp_set_opts(s->tcb, o);
+    else
+        s->tcp_opts = *o;
 }
 
 /* connect(2) on a stream socket (RFC 9293 3.10.1 OPEN, active). */
@@ -413,19 +409,20 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
 {
     if (s->listening)
         return -EISCONN;
-    if (s->tcb && s->tcb->state == TCPS_CLOSED) {
+    if (s->tcb && tcp_is_closed(s->tcb)) {
         /* The last attempt failed: report it if nobody has, then let the
-         * socket try again, as Linux does. */
+         * socket try again with the same options, as Linux does. */
         int err = tcp_take_error(s->tcb);
-        tcp_close(st->tcp, s->tcb);
+        s->tcp_opts = *tcp_get_opts(s->tcb);
+        tcp_close(s->tcb);
         s->tcb = NULL;
         if (err)
             return -err;
     }
     if (s->tcb) {
-        if (stream_connecting(s->tcb))
+        if (tcp_is_connecting(s->tcb))
             return -EALREADY;
-        if (s->tcb->err)
+        if (tcp_error(s->tcb))
             return -tcp_take_error(s->tcb);
         return -EISCONN;
     }
@@ -434,44 +431,34 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
     if (ipv4_route(st, raddr) == 0 && !ipv4_is_local(st, raddr))
         return -ENETUNREACH;
     int err = 0;
-    struct tcp_open_opts o = {
-        .sndbuf = s->bufs_set ? s->sndbuf : 0,
-        .rcvbuf = s->bufs_set ? s->rcvbuf : 0,
-        .has_features = s->features_set,
-        .features = s->features,
-        .cc = s->cc,
-    };
-    s->tcb = tcp_open_active_opts(st->tcp, s->laddr, s->lport, raddr, rport, &o, &err);
+    s->tcb = tcp_open_active(st->tcp, s->laddr, s->lport, raddr, rport, &s->tcp_opts, &err);
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->bound = true;
-    s->laddr = s->tcb->laddr;
-    s->lport = s->tcb->lport;
-    stream_apply_options(st, s);
+    tcp_endpoints(s->tcb, &s->laddr, &s->lport, NULL, NULL);
     if (!api_can_block(st, s, 0))
         return -EINPROGRESS;
     /* A blocking connect waits for the handshake; SO_SNDTIMEO bounds it as
      * on Linux (which then answers EINPROGRESS). */
     uint32_t gen = s->gen;
-    ustack_time_t deadline = s->sndtimeo_us ? api_now(st) + s->sndtimeo_us : USTACK_TIME_NEVER;
-    while (stream_connecting(s->tcb)) {
+    ustack_time_t deadline = s->opt.sndtimeo_us ? api_now(st) + s->opt.sndtimeo_us : USTACK_TIME_NEVER;
+    while (tcp_is_connecting(s->tcb)) {
         int rc = api_wait(st, s, gen, deadline);
         if (rc == -EAGAIN)
             return -EINPROGRESS;
         if (rc < 0)
             return rc;
     }
-    if (s->tcb->err)
+    if (tcp_error(s->tcb))
         return -tcp_take_error(s->tcb);
     return 0;
 }
 
 static int stream_listen(struct ustack *st, struct sock *s, int backlog)
 {
-    unsigned cap = st->tcp->cfg.max_backlog;
-    unsigned want = backlog < 1 ? 1 : (unsigned)backlog > cap ? cap : (unsigned)backlog;
+    unsigned want = backlog < 1 ? 1 : (unsigned)backlog;
     if (s->listening) {
-        s->tcb->backlog = want;
+        tcp_set_backlog(s->tcb, want);
         return 0;
     }
     if (s->tcb)
@@ -480,11 +467,10 @@ static int stream_listen(struct ustack *st, struct sock *s, int backlog)
     if (!s->bound && (rc = stream_bind(st, s, 0, 0)) < 0)
         return rc;
     int err = 0;
-    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, want, &err);
+    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, want, &s->tcp_opts, &err);
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->listening = true;
-    stream_apply_options(st, s);
     return 0;
 }
 
@@ -493,38 +479,24 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
     if (!s->listening)
         return -EINVAL;
     uint32_t gen = s->gen;
-    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    ustack_time_t deadline = s->opt.rcvtimeo_us ? api_now(st) + s->opt.rcvtimeo_us : USTACK_TIME_NEVER;
     for (;;) {
-        struct tcb *child = tcp_accept_next(st->tcp, s->tcb);
+        struct tcb *child = tcp_accept_next(s->tcb);
         if (child) {
             struct sock *c = sock_alloc(st, SOCK_STREAM, IPPROTO_TCP, flags & SOCK_NONBLOCK);
             if (!c) {
-                tcp_abort(st->tcp, child);
+                tcp_abort(child);
                 return -EMFILE;
             }
+            uint32_t raddr;
+            uint16_t rport;
             c->tcb = child;
             c->bound = true;
-            c->laddr = child->laddr;
-            c->lport = child->lport;
-            /* Options set on the listener carry over, as on Linux. */
-            c->nodelay = s->nodelay;
-            c->keepalive = s->keepalive;
-            c->keepidle_us = s->keepidle_us;
-            c->keepintvl_us = s->keepintvl_us;
-            c->keepcnt = s->keepcnt;
-            c->linger_on = s->linger_on;
-            c->debug = s->debug;
-            c->features_set = true;
-            c->features = child->features;
-            c->cc = child->cc;
-            c->linger_s = s->linger_s;
-            c->rcvtimeo_us = s->rcvtimeo_us;
-            c->sndtimeo_us = s->sndtimeo_us;
-            c->sndbuf = s->sndbuf;
-            c->rcvbuf = s->rcvbuf;
-            tcp_set_nodelay(child, c->nodelay);
-            tcp_set_keepalive(st->tcp, child, c->keepalive, c->keepidle_us, c->keepintvl_us, c->keepcnt);
-            sockaddr_in_put(addr, len, child->raddr, child->rport);
+            tcp_endpoints(child, &c->laddr, &c->lport, &raddr, &rport);
+            /* The listener's socket options carry over, as on Linux; its
+             * TCP options went with the connection (tcp_input.c). */
+            c->opt = s->opt;
+            sockaddr_in_put(addr, len, raddr, rport);
             return sock_number(st, c);
         }
         if (!api_can_block(st, s, 0))
@@ -549,10 +521,10 @@ static ssize_t stream_send(struct ustack *st, struct sock *s, const uint8_t *buf
     if (len == 0)
         return 0;
     uint32_t gen = s->gen;
-    ustack_time_t deadline = s->sndtimeo_us ? api_now(st) + s->sndtimeo_us : USTACK_TIME_NEVER;
+    ustack_time_t deadline = s->opt.sndtimeo_us ? api_now(st) + s->opt.sndtimeo_us : USTACK_TIME_NEVER;
     size_t sent = 0;
     for (;;) {
-        ssize_t n = tcp_write(st->tcp, s->tcb, buf + sent, len - sent);
+        ssize_t n = tcp_write(s->tcb, buf + sent, len - sent);
         if (n > 0) {
             sent += (size_t)n;
             if (sent == len)
@@ -580,19 +552,16 @@ static ssize_t stream_recv(struct ustack *st, struct sock *s, uint8_t *buf, size
     if (s->listening || !s->tcb)
         return -ENOTCONN;
     uint32_t gen = s->gen;
-    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    ustack_time_t deadline = s->opt.rcvtimeo_us ? api_now(st) + s->opt.rcvtimeo_us : USTACK_TIME_NEVER;
     size_t got = 0;
     for (;;) {
         ssize_t n;
         if (flags & MSG_PEEK) {
-            size_t avail = tcp_readable_bytes(s->tcb);
-            n = avail < len ? (ssize_t)avail : (ssize_t)len;
-            if (n > 0)
-                tcp_ring_peek(&s->tcb->rcvq, 0, buf, (size_t)n);
-            else
-                n = tcp_eof(s->tcb) ? 0 : (s->tcb->err ? -tcp_take_error(s->tcb) : -EAGAIN);
+            n = (ssize_t)tcp_peek(s->tcb, buf, len);
+            if (n == 0)
+                n = tcp_eof(s->tcb) ? 0 : (tcp_error(s->tcb) ? -tcp_take_error(s->tcb) : -EAGAIN);
         } else {
-            n = tcp_read(st->tcp, s->tcb, buf + got, len - got);
+            n = tcp_read(s->tcb, buf + got, len - got);
         }
         if (n > 0) {
             got += (size_t)n;
@@ -605,7 +574,7 @@ static ssize_t stream_recv(struct ustack *st, struct sock *s, uint8_t *buf, size
             return (ssize_t)got; /* EOF: the peer's FIN and nothing left */
         if (n != -EAGAIN)
             return got ? (ssize_t)got : n;
-        if (stream_connecting(s->tcb) && !api_can_block(st, s, flags))
+        if (tcp_is_connecting(s->tcb) && !api_can_block(st, s, flags))
             return -EAGAIN;
         if (!api_can_block(st, s, flags))
             return got ? (ssize_t)got : -EAGAIN;
@@ -694,7 +663,7 @@ int us_connect(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t
     if (s->type == SOCK_DGRAM) {
         if (port == 0)
             API_RETURN(st, -EINVAL);
-        if (ipv4_is_broadcast(st, a) && !s->broadcast)
+        if (ipv4_is_broadcast(st, a) && !s->opt.broadcast)
             API_RETURN(st, -EACCES);
         if (!s->bound && (rc = sock_bind_port(st, s, 0, 0)) < 0)
             API_RETURN(st, rc);
@@ -773,12 +742,16 @@ ssize_t us_recvfrom(struct ustack *st, int fd, void *buf, size_t len, int flags,
         API_RETURN(st, -EFAULT);
     if (s->type == SOCK_STREAM) {
         ssize_t n = stream_recv(st, s, buf, len, flags);
-        if (n >= 0 && s->tcb && from)
-            sockaddr_in_put(from, fromlen, s->tcb->raddr, s->tcb->rport);
+        if (n >= 0 && s->tcb && from) {
+            uint32_t raddr;
+            uint16_t rport;
+            tcp_endpoints(s->tcb, NULL, NULL, &raddr, &rport);
+            sockaddr_in_put(from, fromlen, raddr, rport);
+        }
         API_RETURN(st, n);
     }
     uint32_t gen = s->gen;
-    ustack_time_t deadline = s->rcvtimeo_us ? api_now(st) + s->rcvtimeo_us : USTACK_TIME_NEVER;
+    ustack_time_t deadline = s->opt.rcvtimeo_us ? api_now(st) + s->opt.rcvtimeo_us : USTACK_TIME_NEVER;
     for (;;) {
         struct pbuf *pb = s->rxq.head;
         if (pb) {
@@ -823,7 +796,7 @@ int us_shutdown(struct ustack *st, int fd, int how)
         if (!s->tcb || s->listening)
             API_RETURN(st, -ENOTCONN);
         if (how != SHUT_RD) {
-            int rc = tcp_shutdown_write(st->tcp, s->tcb);
+            int rc = tcp_shutdown_write(s->tcb);
             if (rc < 0)
                 API_RETURN(st, rc);
         }
@@ -885,7 +858,7 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
     int v = 0, rc;
     API_SOCK(st, fd, s);
     if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-        rc = opt_timeval(val, len, name == SO_RCVTIMEO ? &s->rcvtimeo_us : &s->sndtimeo_us);
+        rc = opt_timeval(val, len, name == SO_RCVTIMEO ? &s->opt.rcvtimeo_us : &s->opt.sndtimeo_us);
         API_RETURN(st, rc);
     }
     if (level == IPPROTO_TCP && name == TCP_CONGESTION) {
@@ -899,9 +872,9 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         const struct tcp_cc_ops *cc = tcp_cc_find(cc_name);
         if (!cc)
             API_RETURN(st, -ENOENT);
-        s->cc = cc;
-        if (s->tcb)
-            tcp_set_cc(s->tcb, cc);
+        struct tcp_opts o = *stream_opts(s);
+        o.cc = cc;
+        stream_set_opts(s, &o);
         API_RETURN(st, 0);
     }
     if (level == SOL_SOCKET && name == SO_LINGER) {
@@ -909,43 +882,45 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         if (!val || len < (socklen_t)sizeof l)
             API_RETURN(st, -EINVAL);
         memcpy(&l, val, sizeof l);
-        s->linger_on = l.l_onoff != 0;
-        s->linger_s = l.l_linger < 0 ? 0 : l.l_linger;
+        s->opt.linger_on = l.l_onoff != 0;
+        s->opt.linger_s = l.l_linger < 0 ? 0 : l.l_linger;
         API_RETURN(st, 0);
     }
     if ((rc = opt_int(val, len, &v)) < 0)
         API_RETURN(st, rc);
     bool stream = s->type == SOCK_STREAM;
+    /* A stream socket's TCP options change as a whole: read, changed here,
+     * set again (tcp_set_opts() applies what changed). */
+    struct tcp_opts o;
+    if (stream)
+        o = *stream_opts(s);
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_RCVBUF:
         case SO_SNDBUF:
-            *(name == SO_RCVBUF ? &s->rcvbuf : &s->sndbuf) = buf_size(v);
-            if (stream) {
-                s->bufs_set = true;
-                if (s->tcb)
-                    tcp_set_bufsizes(s->tcb, s->sndbuf, s->rcvbuf); /* effective until established */
+            if (!stream) {
+                *(name == SO_RCVBUF ? &s->rcvbuf : &s->sndbuf) = buf_size(v);
+                break;
             }
+            /* Fixed from now on (no autotuning), effective until the
+             * connection has its buffers. */
+            *(name == SO_RCVBUF ? &o.rcvbuf : &o.sndbuf) = buf_size(v);
+            o.rcvbuf_lock = o.sndbuf_lock = true;
             break;
-        case SO_REUSEADDR: s->reuseaddr = v != 0; break;
-        case SO_BROADCAST: s->broadcast = v != 0; break;
+        case SO_REUSEADDR: s->opt.reuseaddr = v != 0; break;
+        case SO_BROADCAST: s->opt.broadcast = v != 0; break;
         case SO_DEBUG:
             /* The per-socket trace switch: with ustack_set_trace(..., all 0)
              * only such sockets' connections are traced. */
-            s->debug = v != 0;
-            if (s->tcb) {
-                if (s->debug)
-                    s->tcb->tflags |= TF_TRACE;
-                else
-                    s->tcb->tflags &= ~TF_TRACE;
-            }
+            if (stream)
+                o.debug = v != 0;
+            else
+                s->opt.debug = v != 0;
             break;
         case SO_KEEPALIVE:
             if (!stream)
                 API_RETURN(st, -ENOPROTOOPT);
-            s->keepalive = v != 0;
-            if (s->tcb && !s->listening)
-                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            o.keepalive = v != 0;
             break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
@@ -953,32 +928,19 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         if (!stream)
             API_RETURN(st, -ENOPROTOOPT);
         switch (name) {
-        case TCP_NODELAY:
-            s->nodelay = v != 0;
-            if (s->tcb)
-                tcp_set_nodelay(s->tcb, s->nodelay);
-            break;
+        case TCP_NODELAY: o.nodelay = v != 0; break;
         case TCP_KEEPIDLE:
         case TCP_KEEPINTVL:
             if (v < 1 || v > 32767) /* seconds, Linux's bounds */
                 API_RETURN(st, -EINVAL);
-            *(name == TCP_KEEPIDLE ? &s->keepidle_us : &s->keepintvl_us) = USTACK_SEC(v);
-            if (s->tcb && !s->listening)
-                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
-            break;
-        case USTACK_TCP_FEATURES:
-            s->features_set = true;
-            s->features = (unsigned)v;
-            if (s->tcb)
-                tcp_set_features(s->tcb, s->features);
+            *(name == TCP_KEEPIDLE ? &o.keepidle_us : &o.keepintvl_us) = USTACK_SEC(v);
             break;
         case TCP_KEEPCNT:
             if (v < 1 || v > 127)
                 API_RETURN(st, -EINVAL);
-            s->keepcnt = (unsigned)v;
-            if (s->tcb && !s->listening)
-                tcp_set_keepalive(st->tcp, s->tcb, s->keepalive, s->keepidle_us, s->keepintvl_us, s->keepcnt);
+            o.keepcnt = (unsigned)v;
             break;
+        case USTACK_TCP_FEATURES: o.features = (unsigned)v; break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else if (level == IPPROTO_IP) {
@@ -986,18 +948,20 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
         case IP_HDRINCL:
             if (s->type != SOCK_RAW)
                 API_RETURN(st, -ENOPROTOOPT);
-            s->hdrincl = v != 0;
+            s->opt.hdrincl = v != 0;
             break;
         case IP_TTL:
             if (v < -1 || v > 255 || v == 0)
                 API_RETURN(st, -EINVAL);
-            s->ttl = v < 0 ? 0 : (uint8_t)v;
+            s->opt.ttl = v < 0 ? 0 : (uint8_t)v;
             break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else {
         API_RETURN(st, -ENOPROTOOPT);
     }
+    if (stream && level != IPPROTO_IP)
+        stream_set_opts(s, &o);
     API_RETURN(st, 0);
 }
 
@@ -1008,7 +972,7 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
     if (!val || !len)
         API_RETURN(st, -EFAULT);
     if (level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO)) {
-        ustack_time_t us = name == SO_RCVTIMEO ? s->rcvtimeo_us : s->sndtimeo_us;
+        ustack_time_t us = name == SO_RCVTIMEO ? s->opt.rcvtimeo_us : s->opt.sndtimeo_us;
         struct timeval tv = {.tv_sec = (time_t)(us / 1000000u), .tv_usec = (suseconds_t)(us % 1000000u)};
         if (*len < (socklen_t)sizeof tv)
             API_RETURN(st, -EINVAL);
@@ -1017,7 +981,7 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         API_RETURN(st, 0);
     }
     if (level == SOL_SOCKET && name == SO_LINGER) {
-        struct linger l = {.l_onoff = s->linger_on, .l_linger = s->linger_s};
+        struct linger l = {.l_onoff = s->opt.linger_on, .l_linger = s->opt.linger_s};
         if (*len < (socklen_t)sizeof l)
             API_RETURN(st, -EINVAL);
         memcpy(val, &l, sizeof l);
@@ -1025,6 +989,7 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         API_RETURN(st, 0);
     }
     bool stream = s->type == SOCK_STREAM;
+    const struct tcp_opts *o = stream ? stream_opts(s) : NULL;
     if (level == SOL_SOCKET) {
         switch (name) {
         case SO_ERROR:
@@ -1033,34 +998,32 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
             if (!v && s->tcb)
                 v = tcp_take_error(s->tcb);
             break;
-        case SO_KEEPALIVE: v = s->keepalive; break;
-        case SO_DEBUG: v = s->debug; break;
+        case SO_KEEPALIVE: v = o && o->keepalive; break;
+        case SO_DEBUG: v = o ? o->debug : s->opt.debug; break;
         case SO_ACCEPTCONN: v = s->listening; break;
         case SO_TYPE: v = s->type; break;
-        case SO_RCVBUF: v = (int)s->rcvbuf; break;
-        case SO_SNDBUF: v = (int)s->sndbuf; break;
-        case SO_REUSEADDR: v = s->reuseaddr; break;
-        case SO_BROADCAST: v = s->broadcast; break;
+        case SO_RCVBUF: v = (int)(o ? o->rcvbuf : s->rcvbuf); break;
+        case SO_SNDBUF: v = (int)(o ? o->sndbuf : s->sndbuf); break;
+        case SO_REUSEADDR: v = s->opt.reuseaddr; break;
+        case SO_BROADCAST: v = s->opt.broadcast; break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else if (level == IPPROTO_IP) {
         switch (name) {
-        case IP_HDRINCL: v = s->hdrincl; break;
-        case IP_TTL: v = s->ttl ? s->ttl : st->cfg.ttl; break;
+        case IP_HDRINCL: v = s->opt.hdrincl; break;
+        case IP_TTL: v = s->opt.ttl ? s->opt.ttl : st->cfg.ttl; break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else if (level == IPPROTO_TCP && stream) {
         switch (name) {
-        case TCP_NODELAY: v = s->nodelay; break;
-        case TCP_KEEPIDLE: v = (int)((s->keepidle_us ? s->keepidle_us : USTACK_SEC(7200)) / 1000000u); break;
-        case TCP_KEEPINTVL: v = (int)((s->keepintvl_us ? s->keepintvl_us : USTACK_SEC(75)) / 1000000u); break;
-        case TCP_KEEPCNT: v = s->keepcnt ? (int)s->keepcnt : 9; break;
-        case TCP_MAXSEG: v = s->tcb && s->tcb->mss ? s->tcb->mss : TCP_DEFAULT_MSS; break;
-        case USTACK_TCP_FEATURES:
-            v = (int)(s->tcb ? s->tcb->features : s->features_set ? s->features : st->tcp->cfg.features);
-            break;
+        case TCP_NODELAY: v = o->nodelay; break;
+        case TCP_KEEPIDLE: v = (int)(o->keepidle_us / 1000000u); break;
+        case TCP_KEEPINTVL: v = (int)(o->keepintvl_us / 1000000u); break;
+        case TCP_KEEPCNT: v = (int)o->keepcnt; break;
+        case TCP_MAXSEG: v = s->tcb ? (int)tcp_mss(s->tcb) : TCP_DEFAULT_MSS; break;
+        case USTACK_TCP_FEATURES: v = (int)o->features; break;
         case TCP_CONGESTION: {
-            const char *n = s->tcb ? s->tcb->cc->name : s->cc ? s->cc->name : st->tcp->cfg.cc->name;
+            const char *n = tcp_cc_name(o->cc);
             size_t nl = strlen(n) + 1;
             if (*len < 1)
                 API_RETURN(st, -EINVAL);
@@ -1098,7 +1061,10 @@ int us_getpeername(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *
     if (s->type == SOCK_STREAM) {
         if (!s->tcb || s->listening || !tcp_is_connected(s->tcb))
             API_RETURN(st, -ENOTCONN);
-        sockaddr_in_put(addr, len, s->tcb->raddr, s->tcb->rport);
+        uint32_t raddr;
+        uint16_t rport;
+        tcp_endpoints(s->tcb, NULL, NULL, &raddr, &rport);
+        sockaddr_in_put(addr, len, raddr, rport);
         API_RETURN(st, 0);
     }
     if (!s->connected)
@@ -1115,15 +1081,15 @@ static short stream_revents(struct sock *s, short events)
     if (!tcb)
         return POLLOUT | POLLHUP; /* never connected */
     if (s->listening)
-        return (events & POLLIN) && tcb->acceptq_len ? POLLIN : 0;
+        return (events & POLLIN) && tcp_accept_queue_len(tcb) ? POLLIN : 0;
     bool eof = tcp_eof(tcb) || s->shut_rd;
-    bool closed = tcb->state == TCPS_CLOSED;
-    if ((events & POLLIN) && (tcp_readable_bytes(tcb) || eof || tcb->err || closed))
+    bool closed = tcp_is_closed(tcb);
+    bool err = tcp_error(tcb) != 0;
+    if ((events & POLLIN) && (tcp_readable_bytes(tcb) || eof || err || closed))
         r |= POLLIN;
-    if ((events & POLLOUT) && !stream_connecting(tcb) &&
-        (tcb->err || closed || s->shut_wr || tcp_send_space(tcb) > 0))
+    if ((events & POLLOUT) && !tcp_is_connecting(tcb) && (err || closed || s->shut_wr || tcp_send_space(tcb) > 0))
         r |= POLLOUT;
-    if (tcb->err)
+    if (err)
         r |= POLLERR;
     if (closed || (eof && s->shut_wr))
         r |= POLLHUP;

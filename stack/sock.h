@@ -1,7 +1,8 @@
 /*
  * Internal socket state shared by the socket API (sock.c) and the transport
- * modules that deliver to sockets (udp.c, raw.c; tcp joins them). A socket is
- * a slot in a per-stack table; its number is the index.
+ * modules that deliver to sockets (udp.c, raw.c). A socket is a slot in a
+ * per-stack table; its number is the index. A stream socket's connection
+ * is a TCB of the TCP engine, reached only through tcp.h.
  */
 #ifndef USTACK_SOCK_H
 #define USTACK_SOCK_H
@@ -16,42 +17,46 @@
 #define EPHEMERAL_LO 49152
 #define EPHEMERAL_HI 65535
 
+/* The socket's own options (SOL_SOCKET and IPPROTO_IP); a stream socket's
+ * TCP ones are struct tcp_opts. An accepted socket starts with its
+ * listener's, as on Linux. */
+struct sock_opts {
+    bool reuseaddr;                /* SO_REUSEADDR */
+    bool broadcast;                /* SO_BROADCAST */
+    bool debug;                    /* SO_DEBUG of a datagram or raw socket (a stream
+                                    * socket's is tcp_opts.debug) */
+    bool hdrincl;                  /* IP_HDRINCL (raw) */
+    uint8_t ttl;                   /* IP_TTL; 0 = the stack's */
+    bool linger_on;                /* SO_LINGER */
+    int linger_s;
+    ustack_time_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0 = none */
+};
+
 struct sock {
     bool used;
     uint32_t gen;          /* bumped on close, so a waiter notices reuse */
-    int type;              /* SOCK_DGRAM or SOCK_RAW */
-    int proto;             /* IP protocol (raw), IPPROTO_UDP */
+    int type;              /* SOCK_DGRAM, SOCK_RAW or SOCK_STREAM */
+    int proto;             /* IP protocol (raw), IPPROTO_UDP, IPPROTO_TCP */
     bool nonblock;
     bool bound, connected;
     bool shut_rd, shut_wr;
-    bool hdrincl, reuseaddr, broadcast;
     uint32_t laddr;        /* network order, 0 = any */
     uint16_t lport;        /* host order */
     uint32_t raddr;
     uint16_t rport;
-    uint8_t ttl;           /* 0 = stack default */
-    int so_error;          /* pending error, reported once */
-    size_t rcvbuf, sndbuf;
+    struct sock_opts opt;
+    int so_error;          /* pending error, reported once (sock_set_error) */
+    size_t rcvbuf, sndbuf; /* datagram and raw sockets */
     size_t rx_charge;      /* bytes charged against rcvbuf */
-    ustack_time_t rcvtimeo_us, sndtimeo_us; /* 0 = none */
     struct pbuf_queue rxq;
     int next_in_bucket;    /* port hash chain (UDP), or raw socket list */
 
-    /* SOCK_STREAM: the connection (or the listener) in the TCP engine, and
-     * options kept here until there is a TCB to apply them to. */
+    /* SOCK_STREAM: the connection (or the listener) in the TCP engine. The
+     * TCP options are the TCB's once there is one; until then the socket
+     * keeps them here and hands them over at connect() or listen(). */
     struct tcb *tcb;
     bool listening;
-    bool nodelay;
-    bool keepalive;
-    ustack_time_t keepidle_us, keepintvl_us; /* 0: the engine's default */
-    unsigned keepcnt;
-    bool linger_on;
-    int linger_s;
-    bool bufs_set;         /* SO_SNDBUF/SO_RCVBUF given: apply to the TCB */
-    bool debug;            /* SO_DEBUG: trace this connection (ustack/trace.h) */
-    bool features_set;     /* USTACK_TCP_FEATURES given */
-    unsigned features;
-    const struct tcp_cc_ops *cc; /* TCP_CONGESTION; NULL: the stack's */
+    struct tcp_opts tcp_opts;
 };
 
 struct sock_table {
@@ -64,6 +69,10 @@ struct sock_table {
 
 struct sock *sock_get(struct ustack *st, int fd);
 int sock_number(const struct ustack *st, const struct sock *s);
+/* The one way an error reaches a socket from below (an ICMP error about
+ * what it sent, a packet of its that could not leave): pending for its
+ * next call or SO_ERROR, and its waiters woken. */
+void sock_set_error(struct ustack *st, struct sock *s, int err);
 /* Marks pb as sent by s, so that a later failure (ARP) reaches s. */
 void sock_tag_owner(struct ustack *st, const struct sock *s, struct pbuf *pb);
 /* Binds s to an ephemeral port on any address. */

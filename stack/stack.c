@@ -28,22 +28,7 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->reasm_max_bytes = 4u << 20;
     cfg->icmp_err_per_sec = 100;
     cfg->icmp_err_burst = 50;
-    struct tcp_config tc;
-    tcp_config_default(&tc);
-    cfg->tcp_rto_min_us = tc.rto_min_us;
-    cfg->tcp_rto_initial_us = tc.rto_initial_us;
-    cfg->tcp_rto_max_us = tc.rto_max_us;
-    cfg->tcp_syn_retries = tc.syn_retries;
-    cfg->tcp_data_retries = tc.data_retries;
-    cfg->tcp_delack_us = tc.delack_us;
-    cfg->tcp_msl_us = tc.msl_us;
-    cfg->tcp_sndbuf = tc.sndbuf;
-    cfg->tcp_rcvbuf = tc.rcvbuf;
-    cfg->tcp_syn_backlog = tc.syn_backlog;
-    cfg->tcp_features = tc.features;
-    snprintf(cfg->tcp_congestion, sizeof cfg->tcp_congestion, "%s", tc.cc->name);
-    cfg->tcp_rcvbuf_max = tc.rcvbuf_max;
-    cfg->tcp_sndbuf_max = tc.sndbuf_max;
+    tcp_config_default(&cfg->tcp);
     cfg->max_sockets = 1024;
     cfg->udp_rcvbuf = 212992;
     cfg->udp_sndbuf = 212992;
@@ -62,19 +47,15 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
         errno = EINVAL;
         return NULL;
     }
-    const struct tcp_cc_ops *cc = NULL;
-    if (cfg->tcp_congestion[0]) {
-        char name[sizeof cfg->tcp_congestion + 1];
-        snprintf(name, sizeof name, "%.*s", (int)sizeof cfg->tcp_congestion, cfg->tcp_congestion);
-        if (!(cc = tcp_cc_find(name))) {
-            errno = EINVAL;
-            return NULL;
-        }
-    }
     struct ustack *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
     st->cfg = *cfg;
+    if (tcp_config_check(&st->cfg.tcp) < 0) {
+        free(st);
+        errno = EINVAL;
+        return NULL;
+    }
     st->link = link;
     if (mac_is_zero(st->cfg.mac)) {
         /* Locally administered unicast MAC made from the address: readable
@@ -88,24 +69,7 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     st->rng = cfg->random_seed ^ 0x75737461636bULL;
     st->ip_id = (uint16_t)ustack_random(st);
     st->icmp_tokens = (uint64_t)cfg->icmp_err_burst * 1000000u;
-    struct tcp_config tc;
-    tcp_config_default(&tc);
-    tc.rto_min_us = cfg->tcp_rto_min_us;
-    tc.rto_initial_us = cfg->tcp_rto_initial_us;
-    tc.rto_max_us = cfg->tcp_rto_max_us;
-    tc.syn_retries = cfg->tcp_syn_retries;
-    tc.data_retries = cfg->tcp_data_retries;
-    tc.delack_us = cfg->tcp_delack_us;
-    tc.msl_us = cfg->tcp_msl_us;
-    tc.sndbuf = cfg->tcp_sndbuf;
-    tc.rcvbuf = cfg->tcp_rcvbuf;
-    tc.syn_backlog = cfg->tcp_syn_backlog;
-    tc.features = cfg->tcp_features;
-    tc.rcvbuf_max = cfg->tcp_rcvbuf_max;
-    tc.sndbuf_max = cfg->tcp_sndbuf_max;
-    if (cc)
-        tc.cc = cc;
-    if (arp_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st, &tc))) {
+    if (arp_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st))) {
         ustack_destroy(st);
         errno = ENOMEM;
         return NULL;

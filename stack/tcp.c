@@ -6,11 +6,13 @@
  * timers in tcp_timer.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tcp.h"
+#include <ustack/stat.h>
+#include "tcp_var.h"
 
-void tcp_config_default(struct tcp_config *c)
+void tcp_config_default(struct ustack_tcp_config *c)
 {
     memset(c, 0, sizeof *c);
     c->rto_min_us = USTACK_MS(200);
@@ -35,22 +37,33 @@ void tcp_config_default(struct tcp_config *c)
     c->keepidle_us = USTACK_SEC(7200);
     c->keepintvl_us = USTACK_SEC(75);
     c->keepcnt = 9;
-    c->cc = &tcp_cc_cubic;
+    snprintf(c->congestion, sizeof c->congestion, "%s", tcp_cc_cubic.name);
     c->features = USTACK_TCPF_DEFAULT;
     c->rcvbuf_max = 4u << 20;
     c->sndbuf_max = 4u << 20;
     c->dupthresh = 3;
 }
 
-const struct tcp_cc_ops *tcp_cc_find(const char *name)
+/* The congestion control named by a config field (not necessarily
+ * NUL-terminated), or the default when it is empty; NULL if unknown. */
+static const struct tcp_cc_ops *tcp_cc_of_config(const struct ustack_tcp_config *c)
 {
-    static const struct tcp_cc_ops *const all[] = {&tcp_cc_cubic, &tcp_cc_newreno};
-    if (strcmp(name, "reno") == 0)
-        name = "newreno"; /* Linux's name for the same algorithm */
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (strcmp(all[i]->name, name) == 0)
-            return all[i];
-    return NULL;
+    char name[sizeof c->congestion + 1];
+    snprintf(name, sizeof name, "%.*s", (int)sizeof c->congestion, c->congestion);
+    return name[0] ? tcp_cc_find(name) : &tcp_cc_cubic;
+}
+
+int tcp_config_check(struct ustack_tcp_config *c)
+{
+    const struct tcp_cc_ops *cc = tcp_cc_of_config(c);
+    if (!cc)
+        return -EINVAL;
+    snprintf(c->congestion, sizeof c->congestion, "%s", cc->name);
+    if (c->sndbuf < TCP_MIN_BUF)
+        c->sndbuf = TCP_MIN_BUF;
+    if (c->rcvbuf < TCP_MIN_BUF)
+        c->rcvbuf = TCP_MIN_BUF;
+    return 0;
 }
 
 static const char *const tcp_feature_names[] = {
@@ -195,22 +208,18 @@ static unsigned conn_bucket(uint32_t laddr, uint16_t lport, uint32_t raddr, uint
 
 static unsigned listen_bucket(uint16_t lport) { return lport % TCP_LISTEN_BUCKETS; }
 
-struct tcp_stack *tcp_engine_new(struct ustack *st, const struct tcp_config *cfg)
+struct tcp_stack *tcp_engine_new(struct ustack *st)
 {
     struct tcp_stack *ts = calloc(1, sizeof *ts);
     if (!ts)
         return NULL;
     ts->st = st;
-    if (cfg)
-        ts->cfg = *cfg;
-    else
-        tcp_config_default(&ts->cfg);
-    if (!ts->cfg.cc)
-        ts->cfg.cc = &tcp_cc_newreno;
-    if (ts->cfg.sndbuf < TCP_MIN_BUF)
-        ts->cfg.sndbuf = TCP_MIN_BUF;
-    if (ts->cfg.rcvbuf < TCP_MIN_BUF)
-        ts->cfg.rcvbuf = TCP_MIN_BUF;
+    ts->cfg = &st->cfg.tcp;
+    ts->cc = tcp_cc_of_config(ts->cfg);
+    if (!ts->cc) {
+        free(ts);
+        return NULL;
+    }
     for (int i = 0; i < 16; i += 8) {
         uint64_t r = ustack_random(st);
         memcpy(ts->isn_key + i, &r, 8);
@@ -253,11 +262,6 @@ size_t tcp_busy_count(const struct tcp_stack *ts)
     return n;
 }
 
-uint64_t tcp_counter_get(const struct tcp_stack *ts, const char *name)
-{
-    return ustack_counter_get(ts->st, name);
-}
-
 void tcp_set_isn_key(struct tcp_stack *ts, const uint8_t key[16]) { memcpy(ts->isn_key, key, 16); }
 
 void tcp_set_next_isn(struct tcp_stack *ts, uint32_t isn)
@@ -271,25 +275,17 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     struct tcb *tcb = calloc(1, sizeof *tcb);
     if (!tcb)
         return NULL;
-    const struct tcp_config *c = &ts->cfg;
+    const struct ustack_tcp_config *c = ts->cfg;
     tcb->ts = ts;
     tcb->state = TCPS_CLOSED;
     tcb->rto = c->rto_initial_us;
-    tcb->cc = c->cc;
-    tcb->features = c->features;
+    tcp_opts_default(ts, &tcb->opt);
     tcb->sndbuf_cap = c->sndbuf;
     tcb->rcvbuf_cap = c->rcvbuf;
     tcb->sndbuf_max = c->sndbuf_max > c->sndbuf ? c->sndbuf_max : c->sndbuf;
     tcb->rcvbuf_max = c->rcvbuf_max > c->rcvbuf ? c->rcvbuf_max : c->rcvbuf;
     tcb->ts_offset = (uint32_t)ustack_random(ts->st);
     tcb->rack_reo_wnd_mult = 1;
-    tcb->keepidle_us = c->keepidle_us;
-    tcb->keepintvl_us = c->keepintvl_us;
-    tcb->keepcnt = c->keepcnt;
-    if (c->nodelay)
-        tcb->tflags |= TF_NODELAY;
-    if (c->keepalive)
-        tcb->tflags |= TF_KEEPALIVE;
     uint32_t mtu_mss = ts->st->cfg.mtu > IPV4_HDR_LEN + TCP_HDR_LEN ? ts->st->cfg.mtu - (IPV4_HDR_LEN + TCP_HDR_LEN)
                                                                  : TCP_DEFAULT_MSS;
     tcb->adv_mss = (uint16_t)mtu_mss;
@@ -310,9 +306,9 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb)
 {
     if (tcp_ring_alloc(&tcb->sndq, tcb->sndbuf_cap) < 0 || tcp_ring_alloc(&tcb->rcvq, tcb->rcvbuf_cap) < 0)
         return -ENOMEM;
-    if (!tcb->ooo && tcb->ts->cfg.ooo_max_ranges) {
+    if (!tcb->ooo && tcb->ts->cfg->ooo_max_ranges) {
         /* Small at first; tcp_ooo_insert() grows it up to ooo_max_ranges. */
-        unsigned cap = tcb->ts->cfg.ooo_max_ranges < 16 ? tcb->ts->cfg.ooo_max_ranges : 16;
+        unsigned cap = tcb->ts->cfg->ooo_max_ranges < 16 ? tcb->ts->cfg->ooo_max_ranges : 16;
         tcb->ooo = calloc(cap, sizeof *tcb->ooo);
         if (!tcb->ooo)
             return -ENOMEM;
@@ -358,7 +354,7 @@ struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uin
     return NULL;
 }
 
-struct tcb *tcp_listen_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
+struct tcb *tcp_listen_lookup(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
 {
     struct tcb *any = NULL;
     for (struct tcb *t = ts->listen_hash[listen_bucket(lport)]; t; t = t->hash_next) {
@@ -481,7 +477,7 @@ void tcp_challenge_ack(struct tcb *tcb)
         ts->challenge_window_start = now;
         ts->challenge_count = 0;
     }
-    if (ts->challenge_count >= ts->cfg.challenge_ack_per_sec) {
+    if (ts->challenge_count >= ts->cfg->challenge_ack_per_sec) {
         TCOUNT(ts, tcp_challenge_ack_limited);
         return;
     }
@@ -502,13 +498,7 @@ static bool tcp_tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport,
 #define TCP_EPHEMERAL_HI 65535u
 
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
-                            int *err)
-{
-    return tcp_open_active_opts(ts, laddr, lport, raddr, rport, NULL, err);
-}
-
-struct tcb *tcp_open_active_opts(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-                                 uint16_t rport, const struct tcp_open_opts *o, int *err)
+                            const struct tcp_opts *o, int *err)
 {
     struct ustack *st = ts->st;
     int dummy;
@@ -554,14 +544,9 @@ struct tcb *tcp_open_active_opts(struct tcp_stack *ts, uint32_t laddr, uint16_t 
     tcb->raddr = raddr;
     tcb->rport = rport;
     tcb->tflags |= TF_USER;
-    if (o) {
-        /* Before the SYN announces a window and the options. */
-        tcp_set_bufsizes(tcb, o->sndbuf, o->rcvbuf);
-        if (o->has_features)
-            tcb->features = o->features;
-        if (o->cc)
-            tcb->cc = o->cc;
-    }
+    /* Before the SYN announces a window and the options. */
+    if (o)
+        tcp_opts_take(tcb, o);
     if (tcp_tcb_alloc_buffers(tcb) < 0) {
         tcb_free(tcb);
         *err = -ENOMEM;
@@ -584,7 +569,8 @@ struct tcb *tcp_open_active_opts(struct tcp_stack *ts, uint32_t laddr, uint16_t 
     return tcb;
 }
 
-struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog, int *err)
+struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, unsigned backlog,
+                       const struct tcp_opts *o, int *err)
 {
     int dummy;
     if (!err)
@@ -610,19 +596,26 @@ struct tcb *tcp_listen(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uns
     }
     tcb->laddr = laddr;
     tcb->lport = lport;
-    if (backlog == 0)
-        backlog = 1;
-    tcb->backlog = backlog < ts->cfg.max_backlog ? backlog : ts->cfg.max_backlog;
+    tcp_set_backlog(tcb, backlog);
     tcb->tflags |= TF_USER;
+    if (o)
+        tcp_opts_take(tcb, o);
     tcp_set_state(tcb, TCPS_LISTEN);
     tcp_hash_insert(tcb);
     *err = 0;
     return tcb;
 }
 
-struct tcb *tcp_accept_next(struct tcp_stack *ts, struct tcb *l)
+void tcp_set_backlog(struct tcb *l, unsigned backlog)
 {
-    (void)ts;
+    unsigned cap = l->ts->cfg->max_backlog;
+    l->backlog = backlog < 1 ? 1 : backlog > cap ? cap : backlog;
+}
+
+size_t tcp_accept_queue_len(const struct tcb *l) { return l->state == TCPS_LISTEN ? l->acceptq_len : 0; }
+
+struct tcb *tcp_accept_next(struct tcb *l)
+{
     if (!l || l->state != TCPS_LISTEN || !l->acceptq)
         return NULL;
     struct tcb *c = l->acceptq;
@@ -638,9 +631,8 @@ int tcp_take_error(struct tcb *tcb)
     return e;
 }
 
-ssize_t tcp_write(struct tcp_stack *ts, struct tcb *tcb, const void *buf, size_t len)
+ssize_t tcp_write(struct tcb *tcb, const void *buf, size_t len)
 {
-    (void)ts;
     if (tcb->err)
         return -tcp_take_error(tcb);
     switch (tcb->state) {
@@ -670,9 +662,8 @@ ssize_t tcp_write(struct tcp_stack *ts, struct tcb *tcb, const void *buf, size_t
     return (ssize_t)n;
 }
 
-ssize_t tcp_read(struct tcp_stack *ts, struct tcb *tcb, void *buf, size_t len)
+ssize_t tcp_read(struct tcb *tcb, void *buf, size_t len)
 {
-    (void)ts;
     if (tcb->state == TCPS_LISTEN)
         return -ENOTCONN;
     size_t avail = tcb->rcvq.len;
@@ -695,9 +686,15 @@ ssize_t tcp_read(struct tcp_stack *ts, struct tcb *tcb, void *buf, size_t len)
     return -EAGAIN;
 }
 
-int tcp_shutdown_write(struct tcp_stack *ts, struct tcb *tcb)
+size_t tcp_peek(const struct tcb *tcb, void *buf, size_t len)
 {
-    (void)ts;
+    size_t n = len < tcb->rcvq.len ? len : tcb->rcvq.len;
+    tcp_ring_peek(&tcb->rcvq, 0, buf, n);
+    return n;
+}
+
+int tcp_shutdown_write(struct tcb *tcb)
+{
     switch (tcb->state) {
     case TCPS_LISTEN:
     case TCPS_CLOSED:
@@ -743,8 +740,9 @@ static void tcp_close_listener(struct tcb *l)
     tcp_drop(l, 0);
 }
 
-void tcp_close(struct tcp_stack *ts, struct tcb *tcb)
+void tcp_close(struct tcb *tcb)
 {
+    struct tcp_stack *ts = tcb->ts;
     tcb->event_fn = NULL;
     tcb->event_arg = NULL;
     switch (tcb->state) {
@@ -768,14 +766,14 @@ void tcp_close(struct tcp_stack *ts, struct tcb *tcb)
         tcp_drop(tcb, 0);
         return;
     }
-    tcp_shutdown_write(ts, tcb);
+    tcp_shutdown_write(tcb);
     if (tcb->state == TCPS_FIN_WAIT_2)
-        timer_arm(ts->st, &tcb->t_2msl, ts->st->now + ts->cfg.fin_wait2_us);
+        timer_arm(ts->st, &tcb->t_2msl, ts->st->now + ts->cfg->fin_wait2_us);
     if (tcb->state == TCPS_TIME_WAIT)
         tcp_ring_free(&tcb->rcvq); /* nobody will read it now */
 }
 
-void tcp_abort(struct tcp_stack *ts, struct tcb *tcb)
+void tcp_abort(struct tcb *tcb)
 {
     tcb->event_fn = NULL;
     tcb->event_arg = NULL;
@@ -783,7 +781,7 @@ void tcp_abort(struct tcp_stack *ts, struct tcb *tcb)
         tcp_close_listener(tcb);
         return;
     }
-    TCOUNT(ts, tcp_aborts);
+    TCOUNT(tcb->ts, tcp_aborts);
     tcp_send_rst_tcb(tcb);
     tcb->tflags &= ~TF_USER;
     tcp_drop(tcb, 0);
@@ -795,63 +793,65 @@ void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg)
     tcb->event_arg = arg;
 }
 
-void tcp_set_nodelay(struct tcb *tcb, bool on)
+void tcp_opts_default(const struct tcp_stack *ts, struct tcp_opts *o)
 {
-    if (on) {
-        tcb->tflags |= TF_NODELAY;
-        tcp_output(tcb); /* as Linux: what Nagle held goes now */
-    } else {
-        tcb->tflags &= ~TF_NODELAY;
-    }
+    const struct ustack_tcp_config *c = ts->cfg;
+    memset(o, 0, sizeof *o);
+    o->nodelay = c->nodelay;
+    o->keepalive = c->keepalive;
+    o->keepidle_us = c->keepidle_us;
+    o->keepintvl_us = c->keepintvl_us;
+    o->keepcnt = c->keepcnt;
+    o->sndbuf = c->sndbuf;
+    o->rcvbuf = c->rcvbuf;
+    o->features = c->features;
+    o->cc = ts->cc;
 }
 
-void tcp_set_keepalive(struct tcp_stack *ts, struct tcb *tcb, bool on, ustack_time_t idle_us,
-                       ustack_time_t intvl_us, unsigned cnt)
-{
-    (void)ts;
-    if (idle_us)
-        tcb->keepidle_us = idle_us;
-    if (intvl_us)
-        tcb->keepintvl_us = intvl_us;
-    if (cnt)
-        tcb->keepcnt = cnt;
-    if (on)
-        tcb->tflags |= TF_KEEPALIVE;
-    else
-        tcb->tflags &= ~TF_KEEPALIVE;
-    tcp_keepalive_reset(tcb);
-}
+const struct tcp_opts *tcp_get_opts(const struct tcb *tcb) { return &tcb->opt; }
 
-int tcp_set_bufsizes(struct tcb *tcb, size_t sndbuf, size_t rcvbuf)
+/* Buffer sizes the socket set, while the connection has no buffers yet; a
+ * size set this way is fixed (no autotuning), as on Linux. */
+static void tcp_opts_apply_bufsizes(struct tcb *tcb)
 {
     if (tcb->sndq.buf || tcb->rcvq.buf)
-        return -EISCONN;
-    if (sndbuf) {
-        tcb->sndbuf_cap = tcb->sndbuf_max = sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : sndbuf;
+        return;
+    if (tcb->opt.sndbuf_lock) {
+        tcb->sndbuf_cap = tcb->sndbuf_max = tcb->opt.sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : tcb->opt.sndbuf;
         tcb->tflags |= TF_SNDBUF_LOCK;
     }
-    if (rcvbuf) {
-        tcb->rcvbuf_cap = tcb->rcvbuf_max = rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : rcvbuf;
+    if (tcb->opt.rcvbuf_lock) {
+        tcb->rcvbuf_cap = tcb->rcvbuf_max = tcb->opt.rcvbuf < TCP_MIN_BUF ? TCP_MIN_BUF : tcb->opt.rcvbuf;
         tcb->tflags |= TF_RCVBUF_LOCK;
     }
-    return 0;
 }
 
-void tcp_set_features(struct tcb *tcb, unsigned features)
+void tcp_opts_take(struct tcb *tcb, const struct tcp_opts *o)
+{
+    tcb->opt = *o;
+    if (!tcb->opt.cc)
+        tcb->opt.cc = tcb->ts->cc;
+    tcp_opts_apply_bufsizes(tcb);
+}
+
+void tcp_set_opts(struct tcb *tcb, const struct tcp_opts *o)
 {
     const unsigned negotiated = USTACK_TCPF_WSCALE | USTACK_TCPF_TIMESTAMPS | USTACK_TCPF_SACK;
+    struct tcp_opts old = tcb->opt;
+    tcp_opts_take(tcb, o);
+    /* What a SYN negotiated stays as it was once the SYN is out. */
     if (tcb->state != TCPS_CLOSED && tcb->state != TCPS_LISTEN)
-        features = (features & ~negotiated) | (tcb->features & negotiated);
-    tcb->features = features;
-}
-
-void tcp_set_cc(struct tcb *tcb, const struct tcp_cc_ops *cc)
-{
-    if (tcb->cc == cc)
-        return;
-    tcb->cc = cc;
-    memset(tcb->cc_priv, 0, sizeof tcb->cc_priv);
-    tcb->cc_bytes_acked = 0;
+        tcb->opt.features = (tcb->opt.features & ~negotiated) | (old.features & negotiated);
+    if (tcb->opt.cc != old.cc) {
+        /* The window stays; the new algorithm's own state starts afresh. */
+        memset(tcb->cc_priv, 0, sizeof tcb->cc_priv);
+        tcb->cc_bytes_acked = 0;
+    }
+    if (tcb->opt.keepalive != old.keepalive || tcb->opt.keepidle_us != old.keepidle_us ||
+        tcb->opt.keepintvl_us != old.keepintvl_us || tcb->opt.keepcnt != old.keepcnt)
+        tcp_keepalive_reset(tcb);
+    if (tcb->opt.nodelay && !old.nodelay)
+        tcp_output(tcb); /* as Linux: what Nagle held goes now */
 }
 
 /* Receive buffer autotuning, after Linux's dynamic right-sizing: once per
@@ -934,6 +934,34 @@ bool tcp_is_connected(const struct tcb *tcb)
     return tcb->state >= TCPS_ESTABLISHED;
 }
 
+bool tcp_is_connecting(const struct tcb *tcb)
+{
+    return !tcb->err && (tcb->state == TCPS_SYN_SENT || tcb->state == TCPS_SYN_RECEIVED);
+}
+
+bool tcp_is_closed(const struct tcb *tcb) { return tcb->state == TCPS_CLOSED; }
+
+int tcp_error(const struct tcb *tcb) { return tcb->err; }
+
+void tcp_endpoints(const struct tcb *tcb, uint32_t *laddr, uint16_t *lport, uint32_t *raddr, uint16_t *rport)
+{
+    if (laddr)
+        *laddr = tcb->laddr;
+    if (lport)
+        *lport = tcb->lport;
+    if (raddr)
+        *raddr = tcb->raddr;
+    if (rport)
+        *rport = tcb->rport;
+}
+
+unsigned tcp_mss(const struct tcb *tcb) { return tcb->mss ? tcb->mss : TCP_DEFAULT_MSS; }
+
+bool tcp_port_listening(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
+{
+    return tcp_listen_lookup(ts, laddr, lport) != NULL;
+}
+
 bool tcp_port_in_use(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
 {
     for (const struct tcb *t = ts->all; t; t = t->all_next) {
@@ -943,4 +971,47 @@ bool tcp_port_in_use(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport)
             return true;
     }
     return false;
+}
+
+/* ------------------------------------------------------------ statistics */
+
+/* What `ss -tin` would show of one connection. */
+static void tcp_conn_info(const struct tcb *tcb, struct ustack_conn_info *ci)
+{
+    memset(ci, 0, sizeof *ci);
+    const char *name = tcp_state_name(tcb->state);
+    size_t len = strlen(name);
+    memcpy(ci->state, name, len < sizeof ci->state ? len : sizeof ci->state - 1);
+    ci->laddr = tcb->laddr;
+    ci->raddr = tcb->raddr;
+    ci->lport = tcb->lport;
+    ci->rport = tcb->rport;
+    ci->iss = tcb->iss;
+    ci->irs = tcb->irs;
+    ci->snd_una = tcb->snd_una;
+    ci->snd_nxt = tcb->snd_nxt;
+    ci->snd_max = tcb->snd_max;
+    ci->rcv_nxt = tcb->rcv_nxt;
+    ci->inflight = tcp_flight_size(tcb);
+    ci->cwnd = tcb->cwnd;
+    ci->ssthresh = tcb->ssthresh;
+    ci->srtt_us = tcb->srtt;
+    ci->rttvar_us = tcb->rttvar;
+    ci->rto_us = tcp_rto_current(tcb);
+    ci->rto_backoff = tcb->rto_backoff;
+    ci->retrans = tcb->retrans;
+    ci->sendq = tcb->sndq.len;
+    ci->recvq = tcb->rcvq.len;
+    ci->snd_wnd = tcb->snd_wnd;
+    ci->rcv_wnd = SEQ_GT(tcb->rcv_adv, tcb->rcv_nxt) ? tcb->rcv_adv - tcb->rcv_nxt : 0;
+    ci->mss = tcb->mss;
+}
+
+size_t tcp_conn_list(const struct tcp_stack *ts, struct ustack_conn_info *out, size_t max)
+{
+    size_t n = 0;
+    for (const struct tcb *tcb = ts->all; tcb; tcb = tcb->all_next, n++)
+        if (n < max)
+            tcp_conn_info(tcb, &out[n]);
+    return n;
 }

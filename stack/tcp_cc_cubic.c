@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tcp.h"
+#include "tcp_var.h"
 #include "tcp_cc_cubic.h"
 
 /* RFC 9438 4.1 constants, as fractions. */
@@ -130,7 +130,7 @@ static void cubic_init(struct tcb *tcb)
  * ssthresh a congestion event left), and only when the connection asks. */
 static bool hystart_on(const struct tcb *tcb)
 {
-    return (tcb->features & USTACK_TCPF_HYSTART) && tcb->ssthresh == UINT32_MAX;
+    return (tcb->opt.features & USTACK_TCPF_HYSTART) && tcb->ssthresh == UINT32_MAX;
 }
 
 static void hystart_round_start(struct tcb *tcb, struct cubic *c)
@@ -356,7 +356,7 @@ const struct tcp_cc_ops tcp_cc_cubic = {
 
 bool tcp_cubic_get_info(const struct tcb *tcb, struct tcp_cubic_info *out)
 {
-    if (tcb->cc != &tcp_cc_cubic)
+    if (tcb->opt.cc != &tcp_cc_cubic)
         return false;
     const struct cubic *c = (const struct cubic *)(const void *)tcb->cc_priv;
     *out = (struct tcp_cubic_info){

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "tcp.h"
+#include "tcp_var.h"
 
 struct tcp_cubic_info {
     /* RFC 9438 4.1, windows in bytes. */

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tcp.h"
+#include "tcp_var.h"
 
 /* ------------------------------------------------------------------ parsing */
 
@@ -214,7 +214,7 @@ static void tcp_established(struct tcb *tcb)
     tcb->rto_backoff = 0;
     tcp_rto_after_handshake(tcb);
     tcp_set_state(tcb, (tcb->tflags & TF_FIN_QUEUED) ? TCPS_FIN_WAIT_1 : TCPS_ESTABLISHED);
-    tcb->cc->init(tcb);
+    tcb->opt.cc->init(tcb);
     if (tcp_traced(tcb))
         tcp_trace_cwnd(tcb, "init");
     tcb->last_rcv = ts->st->now;
@@ -242,9 +242,9 @@ static bool tcp_ooo_insert(struct tcb *tcb, uint32_t start, uint32_t end)
     struct tcp_ooo_range *r = tcb->ooo;
     if (!r)
         return false;
-    if (tcb->ooo_len >= cap && cap < tcb->ts->cfg.ooo_max_ranges) {
+    if (tcb->ooo_len >= cap && cap < tcb->ts->cfg->ooo_max_ranges) {
         /* The table grows as holes come, up to the configured bound. */
-        unsigned ncap = 2 * cap < tcb->ts->cfg.ooo_max_ranges ? 2 * cap : tcb->ts->cfg.ooo_max_ranges;
+        unsigned ncap = 2 * cap < tcb->ts->cfg->ooo_max_ranges ? 2 * cap : tcb->ts->cfg->ooo_max_ranges;
         struct tcp_ooo_range *n = realloc(r, ncap * sizeof *r);
         if (n) {
             tcb->ooo = r = n;
@@ -449,7 +449,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         if (!in_fast_recovery && !(tcb->tflags & TF_IN_RECOVERY) && acked &&
             tcp_cwnd_limited(tcb, prior_flight)) {
             uint32_t before = tcb->cwnd;
-            tcb->cc->cong_avoid(tcb, acked, rtt);
+            tcb->opt.cc->cong_avoid(tcb, acked, rtt);
             if (tcb->cwnd != before && tcp_traced(tcb))
                 tcp_trace_cwnd(tcb, before < tcb->ssthresh ? "slow_start" : "congestion_avoidance");
         }
@@ -474,7 +474,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
         if (fin_acked) {
             tcp_set_state(tcb, TCPS_FIN_WAIT_2);
             if (!(tcb->tflags & TF_USER))
-                timer_arm(st, &tcb->t_2msl, st->now + ts->cfg.fin_wait2_us);
+                timer_arm(st, &tcb->t_2msl, st->now + ts->cfg->fin_wait2_us);
         }
         break;
     case TCPS_CLOSING:
@@ -533,7 +533,7 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
         TCOUNT(ts, tcp_drop_listen_no_syn);
         return;
     }
-    if (l->synq_len >= ts->cfg.syn_backlog || l->synq_len >= l->backlog) {
+    if (l->synq_len >= ts->cfg->syn_backlog || l->synq_len >= l->backlog) {
         TCOUNT(ts, tcp_drop_syn_queue_full);
         return;
     }
@@ -550,18 +550,10 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
     c->lport = seg->dport;
     c->raddr = seg->saddr;
     c->rport = seg->sport;
-    c->tflags = TF_LISTEN_CHILD | (l->tflags & (TF_NODELAY | TF_KEEPALIVE));
-    c->tflags |= l->tflags & TF_TRACE; /* SO_DEBUG on the listener covers its connections */
-    c->features = l->features;
-    c->cc = l->cc;
-    c->sndbuf_cap = l->sndbuf_cap;
-    c->rcvbuf_cap = l->rcvbuf_cap;
-    c->sndbuf_max = l->sndbuf_max;
-    c->rcvbuf_max = l->rcvbuf_max;
-    c->tflags |= l->tflags & (TF_SNDBUF_LOCK | TF_RCVBUF_LOCK);
-    c->keepidle_us = l->keepidle_us;
-    c->keepintvl_us = l->keepintvl_us;
-    c->keepcnt = l->keepcnt;
+    c->tflags = TF_LISTEN_CHILD;
+    /* The listener's options are its connections' (as Linux's clone of the
+     * listening socket): nodelay, keepalive, buffers, features, trace. */
+    tcp_opts_take(c, &l->opt);
     /* "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
      * selected and a SYN segment sent of the form
      * <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>." */
@@ -980,8 +972,9 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
 
 /* ------------------------------------------------------------ entry point */
 
-void tcp_input(struct tcp_stack *ts, struct pbuf *pb, const struct ipv4_hdr_info *h)
+void tcp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h)
 {
+    struct tcp_stack *ts = st->tcp;
     struct tcp_seg seg;
     TCOUNT(ts, tcp_rx);
     if (h->to_broadcast) {
@@ -1042,9 +1035,10 @@ drop:
 
 /* ----------------------------------------------------------- ICMP errors */
 
-void tcp_icmp_error(struct tcp_stack *ts, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
+void tcp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
                     int err)
 {
+    struct tcp_stack *ts = st->tcp;
     if (l4len < 8)
         return;
     uint16_t sport = rd16(l4), dport = rd16(l4 + 2);

@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "tcp.h"
+#include "tcp_var.h"
 
 /* ------------------------------------------------------------ ISN (RFC 6528) */
 
@@ -506,7 +506,7 @@ void tcp_output(struct tcb *tcb)
          * in flight (or Nagle is off), or at least half the largest window
          * the peer ever offered; else wait for an ACK or the persist timer. */
         bool send = force || len == tcb->mss || fin ||
-                    (len == avail && ((tcb->tflags & TF_NODELAY) || flight == 0)) ||
+                    (len == avail && (tcb->opt.nodelay || flight == 0)) ||
                     (tcb->max_sndwnd && len >= tcb->max_sndwnd / 2);
         if (!send)
             break;

@@ -28,7 +28,7 @@
  * Every decision is counted and traced (docs/trace.md).
  */
 #include <string.h>
-#include "tcp.h"
+#include "tcp_var.h"
 
 #define TCP_TLP_WCDELACK_US USTACK_MS(200) /* RFC 8985 7.2 WCDelAckT */
 #define TCP_REO_WND_PERSIST 16             /* RFC 8985 6.2 step 4 */
@@ -184,7 +184,7 @@ static ustack_time_t rack_on_delivered(struct tcb *tcb, const struct tcp_txseg *
 static ustack_time_t rack_reo_wnd(const struct tcb *tcb)
 {
     if (!tcb->rack_reordering_seen) {
-        if (tcp_in_recovery(tcb) || tcb->sacked_out >= tcb->ts->cfg.dupthresh * tcb->mss)
+        if (tcp_in_recovery(tcb) || tcb->sacked_out >= tcb->ts->cfg->dupthresh * tcb->mss)
             return 0;
     }
     ustack_time_t w = tcb->min_rtt / 4 * (tcb->rack_reo_wnd_mult ? tcb->rack_reo_wnd_mult : 1);
@@ -246,7 +246,7 @@ static unsigned rack_detect_loss(struct tcb *tcb)
 static unsigned sack_mark_lost(struct tcb *tcb)
 {
     struct tcp_txq *q = &tcb->txq;
-    unsigned dupthresh = tcb->ts->cfg.dupthresh, sacked_segs = 0, marked = 0;
+    unsigned dupthresh = tcb->ts->cfg->dupthresh, sacked_segs = 0, marked = 0;
     uint32_t sacked_bytes = 0;
     for (unsigned i = q->len; i-- > 0;) {
         struct tcp_txseg *s = tcp_txq_at(q, i);
@@ -280,8 +280,8 @@ static void tcp_undo(struct tcb *tcb, const char *why)
         return;
     tcb->cwnd = max32(tcb->cwnd, tcb->prior_cwnd);
     tcb->ssthresh = max32(tcb->ssthresh, tcb->prior_ssthresh);
-    if (tcb->cc->undo)
-        tcb->cc->undo(tcb);
+    if (tcb->opt.cc->undo)
+        tcb->opt.cc->undo(tcb);
     for (unsigned i = 0; i < tcb->txq.len; i++) {
         struct tcp_txseg *s = tcp_txq_at(&tcb->txq, i);
         if ((s->flags & (TCP_TXSEG_LOST | TCP_TXSEG_RETRANS)) == TCP_TXSEG_LOST) {
@@ -469,14 +469,14 @@ static void tcp_enter_recovery(struct tcb *tcb, uint32_t prior_flight)
     tcb->undo_marker = tcb->snd_una;
     tcb->tflags |= TF_IN_RECOVERY | TF_UNDO_OK;
     tcb->tflags &= ~TF_TLP_OUT;
-    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     if (tcp_sack_on(tcb)) {
         /* PRR (RFC 6937): from here cwnd follows the deliveries. */
         tcb->prr_delivered = tcb->prr_out = 0;
         tcb->recover_fs = prior_flight ? prior_flight : 1;
     } else {
         /* RFC 6582 / RFC 5681 3.2 step 3: inflated by the segments that left. */
-        tcb->cwnd = tcb->ssthresh + tcb->ts->cfg.dupthresh * tcb->mss;
+        tcb->cwnd = tcb->ssthresh + tcb->ts->cfg->dupthresh * tcb->mss;
     }
     /* Eifel for the fast retransmit (RFC 3522, as Linux's
      * tcp_packet_delayed): it goes now, with this timestamp; an ACK that
@@ -592,7 +592,7 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
             /* The retransmitted probe repaired a loss of the tail (no D-SACK
              * came for it): that was a congestion event. */
             TCOUNT(ts, tcp_tlp_recoveries);
-            tcb->ssthresh = tcb->cc->ssthresh(tcb);
+            tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
             tcb->cwnd = tcb->ssthresh;
             if (tcp_traced(tcb)) {
                 tcp_trace_event(tcb, "tlp_recovery", "ack", tcb->snd_una, "cwnd", tcb->cwnd);
@@ -612,7 +612,7 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
         tcb->dupacks++;
         if (tcp_traced(tcb))
             tcp_trace_event(tcb, "dupack", "ack", seg->ack, "count", tcb->dupacks);
-        if (tcb->dupacks < ts->cfg.dupthresh && !tcp_in_recovery(tcb) &&
+        if (tcb->dupacks < ts->cfg->dupthresh && !tcp_in_recovery(tcb) &&
             tcp_feature(tcb, USTACK_TCPF_LIMITED_TX)) {
             TCOUNT(ts, tcp_limited_transmit);
             if (tcp_traced(tcb))
@@ -627,13 +627,13 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
             marked = rack_detect_loss(tcb);
         } else {
             marked = sack_mark_lost(tcb);
-            if (tcb->dupacks >= ts->cfg.dupthresh && !tcp_in_recovery(tcb) && tcb->txq.len &&
+            if (tcb->dupacks >= ts->cfg->dupthresh && !tcp_in_recovery(tcb) && tcb->txq.len &&
                 sb_mark_lost(tcb, 0, "dupthresh")) {
                 TCOUNT(ts, tcp_dupack_marked_lost); /* RFC 6675 5 (a): DupAcks >= DupThresh */
                 marked++;
             }
         }
-    } else if (!tcp_in_recovery(tcb) && tcb->dupacks == ts->cfg.dupthresh && SEQ_GT(tcb->snd_una, tcb->recover) &&
+    } else if (!tcp_in_recovery(tcb) && tcb->dupacks == ts->cfg->dupthresh && SEQ_GT(tcb->snd_una, tcb->recover) &&
                tcb->txq.len) {
         /* RFC 6582 3.2 step 2: three duplicates, and the ACK covers more
          * than `recover` (so not a leftover of the last episode). */
@@ -766,7 +766,7 @@ void tcp_ecn_echo(struct tcb *tcb)
     if (tcp_in_recovery(tcb))
         return;
     TCOUNT(tcb->ts, tcp_ecn_reductions);
-    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     tcb->cwnd = max32(tcb->ssthresh, tcb->mss);
     tcb->cc_bytes_acked = 0;
     if (tcp_traced(tcb))

@@ -40,7 +40,7 @@
  */
 #include <errno.h>
 #include <stddef.h>
-#include "tcp.h"
+#include "tcp_var.h"
 
 #define TCP_CLOCK_GRANULARITY_US 1000 /* G of RFC 6298 */
 #define TCP_MAX_BACKOFF 16
@@ -50,7 +50,7 @@
 
 ustack_time_t tcp_rto_current(const struct tcb *tcb)
 {
-    const struct tcp_config *c = &tcb->ts->cfg;
+    const struct ustack_tcp_config *c = tcb->ts->cfg;
     ustack_time_t rto = tcb->rto << (tcb->rto_backoff < TCP_MAX_BACKOFF ? tcb->rto_backoff : TCP_MAX_BACKOFF);
     return rto > c->rto_max_us ? c->rto_max_us : rto;
 }
@@ -69,7 +69,7 @@ void tcp_rexmt_stop(struct tcb *tcb)
 void tcp_persist_arm(struct tcb *tcb)
 {
     struct ustack *st = tcb->ts->st;
-    const struct tcp_config *c = &tcb->ts->cfg;
+    const struct ustack_tcp_config *c = tcb->ts->cfg;
     if (timer_armed(&tcb->t_persist))
         return;
     unsigned b = tcb->persist_backoff < TCP_MAX_BACKOFF ? tcb->persist_backoff : TCP_MAX_BACKOFF;
@@ -85,7 +85,7 @@ void tcp_delack_arm(struct tcb *tcb)
 {
     struct ustack *st = tcb->ts->st;
     if (!timer_armed(&tcb->t_delack))
-        timer_arm(st, &tcb->t_delack, st->now + tcb->ts->cfg.delack_us);
+        timer_arm(st, &tcb->t_delack, st->now + tcb->ts->cfg->delack_us);
 }
 
 static bool tcp_keepalive_state(enum tcp_state s)
@@ -96,18 +96,18 @@ static bool tcp_keepalive_state(enum tcp_state s)
 void tcp_keepalive_reset(struct tcb *tcb)
 {
     struct ustack *st = tcb->ts->st;
-    if (!(tcb->tflags & TF_KEEPALIVE) || !tcp_keepalive_state(tcb->state)) {
+    if (!tcb->opt.keepalive || !tcp_keepalive_state(tcb->state)) {
         timer_cancel(st, &tcb->t_keep);
         return;
     }
     tcb->keep_probes = 0;
-    timer_arm(st, &tcb->t_keep, tcb->last_rcv + tcb->keepidle_us);
+    timer_arm(st, &tcb->t_keep, tcb->last_rcv + tcb->opt.keepidle_us);
 }
 
 /* RFC 6298 2.2 and 2.3, in microseconds. */
 void tcp_rtt_sample(struct tcb *tcb, ustack_time_t r)
 {
-    const struct tcp_config *c = &tcb->ts->cfg;
+    const struct ustack_tcp_config *c = tcb->ts->cfg;
     if (r == 0)
         r = 1;
     TCOUNT(tcb->ts, tcp_rtt_samples);
@@ -150,7 +150,7 @@ void tcp_enter_time_wait(struct tcb *tcb)
     tcp_ring_free(&tcb->sndq);
     if (!(tcb->tflags & TF_USER))
         tcp_ring_free(&tcb->rcvq);
-    timer_arm(st, &tcb->t_2msl, st->now + 2 * tcb->ts->cfg.msl_us);
+    timer_arm(st, &tcb->t_2msl, st->now + 2 * tcb->ts->cfg->msl_us);
 }
 
 /* ----------------------------------------------------------- expirations */
@@ -159,7 +159,7 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
 {
     struct tcb *tcb = TCB_OF(t, t_rexmt);
     struct tcp_stack *ts = tcb->ts;
-    const struct tcp_config *c = &ts->cfg;
+    const struct ustack_tcp_config *c = ts->cfg;
     (void)st;
     if (tcb->tflags & TF_PTO) {
         tcp_tlp_fire(tcb); /* the probe timeout, not the RTO */
@@ -198,11 +198,11 @@ static void tcp_rexmt_fired(struct ustack *st, struct timer *t)
         /* ssthresh is held when the same data times out again; a recovery
          * under way already lowered it for this loss (as Linux). */
         if (!was_recovering || tcb->ssthresh == UINT32_MAX)
-            tcb->ssthresh = tcb->cc->ssthresh(tcb);
+            tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     }
     tcb->cwnd = tcb->mss;                       /* loss window (RFC 5681 3.1) */
-    if (tcb->cc->on_rto)
-        tcb->cc->on_rto(tcb);
+    if (tcb->opt.cc->on_rto)
+        tcb->opt.cc->on_rto(tcb);
     if (tcp_traced(tcb))
         tcp_trace_cwnd(tcb, "rto");
     /* Everything not SACKed is marked lost: it goes again, oldest first, as
@@ -219,7 +219,7 @@ static void tcp_persist_fired(struct ustack *st, struct timer *t)
     struct tcp_stack *ts = tcb->ts;
     (void)st;
     if (tcb->snd_wnd == 0) {
-        if (tcb->persist_probes >= ts->cfg.persist_max_probes) {
+        if (tcb->persist_probes >= ts->cfg->persist_max_probes) {
             TCOUNT(ts, tcp_timeout);
             tcp_send_rst_tcb(tcb);
             tcp_drop(tcb, ETIMEDOUT);
@@ -252,18 +252,18 @@ static void tcp_keep_fired(struct ustack *st, struct timer *t)
 {
     struct tcb *tcb = TCB_OF(t, t_keep);
     struct tcp_stack *ts = tcb->ts;
-    if (!(tcb->tflags & TF_KEEPALIVE) || !tcp_keepalive_state(tcb->state))
+    if (!tcb->opt.keepalive || !tcp_keepalive_state(tcb->state))
         return;
     if (tcb->snd_una != tcb->snd_max || timer_armed(&tcb->t_persist)) {
         /* The retransmission or persist timer is already asking the peer. */
-        timer_arm(st, t, st->now + tcb->keepidle_us);
+        timer_arm(st, t, st->now + tcb->opt.keepidle_us);
         return;
     }
-    if (st->now - tcb->last_rcv < tcb->keepidle_us) {
-        timer_arm(st, t, tcb->last_rcv + tcb->keepidle_us);
+    if (st->now - tcb->last_rcv < tcb->opt.keepidle_us) {
+        timer_arm(st, t, tcb->last_rcv + tcb->opt.keepidle_us);
         return;
     }
-    if (tcb->keep_probes >= tcb->keepcnt) {
+    if (tcb->keep_probes >= tcb->opt.keepcnt) {
         TCOUNT(ts, tcp_timeout);
         tcp_send_rst_tcb(tcb);
         tcp_drop(tcb, ETIMEDOUT);
@@ -273,7 +273,7 @@ static void tcp_keep_fired(struct ustack *st, struct timer *t)
     tcb->keep_probes++;
     TCP_TRACE(tcb, "keepalive", tcb->keep_probes, 0);
     tcp_send_probe(tcb);
-    timer_arm(st, t, st->now + tcb->keepintvl_us);
+    timer_arm(st, t, st->now + tcb->opt.keepintvl_us);
 }
 
 static void tcp_2msl_fired(struct ustack *st, struct timer *t)

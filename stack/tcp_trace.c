@@ -4,7 +4,7 @@
  * ACKs, windows, state changes, cwnd/ssthresh and why, probes, challenge ACKs
  * and drops. Only called when tcp_traced() (or, for drops, tracing) is on.
  */
-#include "tcp.h"
+#include "tcp_var.h"
 
 static void tcp_trace_begin(const struct tcb *tcb, struct ustack_trace_event *ev, const char *name)
 {

@@ -55,10 +55,8 @@ void udp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const 
     struct sock *s = udp_sock_lookup(st, sport, inner->src, inner->dst, dport);
     /* As on Linux, only a connected socket hears about errors: an unconnected
      * one could not tell which of its destinations failed. */
-    if (s && s->connected && s->raddr == inner->dst && s->rport == dport) {
-        s->so_error = err;
-        sock_wakeup(st);
-    }
+    if (s && s->connected && s->raddr == inner->dst && s->rport == dport)
+        sock_set_error(st, s, err);
 }
 
 ssize_t udp_output(struct ustack *st, struct sock *s, const void *buf, size_t len, uint32_t dst, uint16_t dport)
@@ -67,7 +65,7 @@ ssize_t udp_output(struct ustack *st, struct sock *s, const void *buf, size_t le
         return -EMSGSIZE;
     if (dport == 0)
         return -EINVAL;
-    if (ipv4_is_broadcast(st, dst) && !s->broadcast)
+    if (ipv4_is_broadcast(st, dst) && !s->opt.broadcast)
         return -EACCES;
     if (!s->bound) {
         int rc = sock_bind_port_any(st, s);
@@ -90,6 +88,6 @@ ssize_t udp_output(struct ustack *st, struct sock *s, const void *buf, size_t le
     wr16(u + 6, c ? c : 0xffff); /* zero means "no checksum" on the wire */
     sock_tag_owner(st, s, pb);
     COUNT(st, udp_tx);
-    int rc = ipv4_output(st, pb, IPPROTO_UDP_, src, dst, s->ttl, false);
+    int rc = ipv4_output(st, pb, IPPROTO_UDP_, src, dst, s->opt.ttl, false);
     return rc < 0 ? rc : (ssize_t)len;
 }

@@ -45,7 +45,7 @@
 #include <ustack/socket.h>
 #include <ustack/ustack.h>
 #include "internal.h"
-#include "tcp.h"
+#include "tcp_var.h"
 
 #define LPORT 80            /* the stack listens here */
 #define CPORT 5000          /* the stack connects from here */

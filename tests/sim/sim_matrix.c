@@ -442,18 +442,18 @@ static void run_one(const struct matrix *m, unsigned loss, unsigned rtt, unsigne
 
     struct ustack_config cfg;
     ustack_config_default(&cfg);
-    cfg.tcp_features = 0;
-    if (ustack_tcp_features_parse(tc->features, &cfg.tcp_features) != 0) {
+    cfg.tcp.features = 0;
+    if (ustack_tcp_features_parse(tc->features, &cfg.tcp.features) != 0) {
         fail(r, "bad feature list \"%s\"", tc->features);
         goto out;
     }
-    snprintf(cfg.tcp_congestion, sizeof cfg.tcp_congestion, "%s", tc->cc);
-    cfg.tcp_rcvbuf_max = 4u << 20;
-    cfg.tcp_sndbuf_max = 4u << 20;
+    snprintf(cfg.tcp.congestion, sizeof cfg.tcp.congestion, "%s", tc->cc);
+    cfg.tcp.rcvbuf_max = 4u << 20;
+    cfg.tcp.sndbuf_max = 4u << 20;
     /* Giving up is not what is measured: at 20% loss each way, 15 RTOs in a
      * row do happen once in a while. */
-    cfg.tcp_data_retries = 30;
-    cfg.tcp_syn_retries = 12;
+    cfg.tcp.data_retries = 30;
+    cfg.tcp.syn_retries = 12;
     cfg.arp_gratuitous = 0;
 
     struct ustack_fault_config f;

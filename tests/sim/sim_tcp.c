@@ -594,8 +594,8 @@ static void run_seed(const struct scenario *sc, uint8_t *gen[2], bool verbose, s
      * data / 6 SYN retries in a row do run out once in a few million
      * exchanges, i.e. within some thousands of seeds. Twice as many make
      * that negligible (1e-13). */
-    cfg.tcp_data_retries = 30;
-    cfg.tcp_syn_retries = 12;
+    cfg.tcp.data_retries = 30;
+    cfg.tcp.syn_retries = 12;
     struct ustack_fault_config f;
     memset(&f, 0, sizeof f);
     /* Each frame meets one drop and one duplication point (the sender's

@@ -59,7 +59,7 @@ static void world_new(struct world *w, uint64_t seed, ustack_time_t delay_us, do
     /* Delayed ACKs as Linux's (40 ms): with the default 200 ms, equal to the
      * minimum RTO, the ACK of a lone last segment arrives after the RTO has
      * fired and causes a spurious retransmission. */
-    cfg.tcp_delack_us = USTACK_MS(40);
+    cfg.tcp.delack_us = USTACK_MS(40);
     cfg.addr = A_IP;
     w->a = ustack_sim_add(w->sim, &cfg, &fa);
     cfg.addr = B_IP;

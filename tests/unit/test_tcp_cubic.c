@@ -12,9 +12,8 @@
 #include <string.h>
 
 #include <ustack/ustack.h>
-#include "internal.h"
-#include "tcp.h"
 #include "tcp_cc_cubic.h"
+#include "tcp_fixture.h"
 
 #define MSS 1000u /* SMSS: windows in segments are bytes / 1000 */
 #define SEG(n) ((uint32_t)((n) * MSS))
@@ -24,12 +23,7 @@
 #define BETA_CUBIC 0.7
 #define ALPHA_CUBIC (3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC))
 
-static struct {
-    struct ustack st;
-    struct tcp_stack ts;
-    struct tcb tcb;
-    ustack_time_t last_ack; /* when ack() last ran */
-} F;
+static ustack_time_t last_ack; /* when ack() last ran */
 
 /* The Reno-friendly estimate W_est (RFC 9438 eq. 4, segments), kept beside
  * the module from the same ACKs, to know which region applies. */
@@ -37,20 +31,20 @@ struct west_model {
     double w_est, cwnd_prior;
 };
 
+/* A connection block of the fixture's stack, driven by hand: nothing is
+ * sent, the clock is set directly, the fixture's teardown lets go of it. */
 static struct tcb *cc_setup(unsigned features)
 {
-    memset(&F, 0, sizeof F);
-    F.ts.st = &F.st;
-    tcp_config_default(&F.ts.cfg);
-    F.st.now = USTACK_SEC(1000);
-    struct tcb *tcb = &F.tcb;
-    tcb->ts = &F.ts;
+    T.now = T.st->now = USTACK_SEC(1000);
+    struct tcb *tcb = tcp_tcb_new(T.ts);
+    ck_assert_ptr_nonnull(tcb);
+    tcb->tflags |= TF_USER;
     tcb->mss = MSS;
-    tcb->features = features;
-    tcb->cc = &tcp_cc_cubic;
+    tcb->opt.features = features;
+    tcb->opt.cc = &tcp_cc_cubic;
     tcb->iss = 4000000000u; /* near 2^32: rounds must work across wraparound */
     tcb->snd_una = tcb->iss + 1;
-    tcb->cc->init(tcb);
+    tcb->opt.cc->init(tcb);
     tcb->snd_max = tcb->snd_nxt = tcb->snd_una + tcb->cwnd;
     return tcb;
 }
@@ -72,9 +66,9 @@ static double w_cubic(double t, double k, double w_max) { return C_CUBIC * pow(t
 static void ack(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_us, struct west_model *m)
 {
     uint32_t before = tcb->cwnd;
-    F.last_ack = F.st.now;
+    last_ack = T.st->now;
     tcb->snd_una += acked;
-    tcb->cc->cong_avoid(tcb, acked, rtt_us);
+    tcb->opt.cc->cong_avoid(tcb, acked, rtt_us);
     if (m && before >= tcb->ssthresh) {
         double a = m->w_est >= m->cwnd_prior ? 1.0 : ALPHA_CUBIC;
         m->w_est += a * segs(acked) / segs(before);
@@ -88,12 +82,12 @@ static void ack(struct tcb *tcb, uint32_t acked, ustack_time_t rtt_us, struct we
 static void ack_round(struct tcb *tcb, ustack_time_t rtt, ustack_time_t sample, struct west_model *m)
 {
     uint32_t n = tcb->cwnd / MSS;
-    ustack_time_t start = F.st.now;
+    ustack_time_t start = T.st->now;
     for (uint32_t i = 0; i < n; i++) {
-        F.st.now = start + rtt * i / n;
+        T.st->now = start + rtt * i / n;
         ack(tcb, MSS, sample, m);
     }
-    F.st.now = start + rtt;
+    T.st->now = start + rtt;
 }
 
 /* A congestion event at cwnd `w` segments as the engine runs it: ssthresh()
@@ -101,7 +95,7 @@ static void ack_round(struct tcb *tcb, ustack_time_t rtt, ustack_time_t sample, 
 static uint32_t loss_at(struct tcb *tcb, uint32_t w, struct west_model *m)
 {
     tcb->cwnd = w;
-    uint32_t ss = tcb->cc->ssthresh(tcb);
+    uint32_t ss = tcb->opt.cc->ssthresh(tcb);
     tcb->ssthresh = ss;
     tcb->cwnd = ss;
     if (m)
@@ -114,9 +108,9 @@ static uint32_t loss_at(struct tcb *tcb, uint32_t w, struct west_model *m)
 static double run_to(struct tcb *tcb, ustack_time_t epoch, ustack_time_t t_us, ustack_time_t rtt,
                      struct west_model *m)
 {
-    while (F.st.now < epoch + t_us)
+    while (T.st->now < epoch + t_us)
         ack_round(tcb, rtt, 0, m);
-    return (double)(F.st.now - epoch) / 1e6;
+    return (double)(T.st->now - epoch) / 1e6;
 }
 
 /* HyStart++'s own rounds: ACKs of one SMSS (the last one may be shorter),
@@ -129,14 +123,14 @@ static uint32_t hs_round(struct tcb *tcb, ustack_time_t rtt)
     uint32_t end = i.round_valid ? i.round_end : tcb->snd_max;
     uint32_t bytes = end - tcb->snd_una;
     uint32_t n = (bytes + MSS - 1) / MSS;
-    ustack_time_t start = F.st.now;
+    ustack_time_t start = T.st->now;
     for (uint32_t k = 0; k < n; k++) {
-        F.st.now = start + rtt * k / n;
+        T.st->now = start + rtt * k / n;
         uint32_t left = end - tcb->snd_una;
         ack(tcb, left < MSS ? left : MSS, rtt, NULL);
     }
     ck_assert_uint_eq(tcb->snd_una, end);
-    F.st.now = start + rtt;
+    T.st->now = start + rtt;
     return bytes;
 }
 
@@ -160,13 +154,14 @@ END_TEST
 
 START_TEST(cubic_is_the_default_without_hystart)
 {
-    struct tcp_config c;
+    struct ustack_tcp_config c;
     tcp_config_default(&c);
-    ck_assert_ptr_eq(c.cc, &tcp_cc_cubic);
+    ck_assert_str_eq(c.congestion, "cubic");
+    ck_assert_ptr_eq(T.ts->cc, &tcp_cc_cubic);
     ck_assert_uint_eq(c.features & USTACK_TCPF_HYSTART, 0); /* HyStart++ is opt-in */
     struct ustack_config uc;
     ustack_config_default(&uc);
-    ck_assert_str_eq(uc.tcp_congestion, "cubic");
+    ck_assert_str_eq(uc.tcp.congestion, "cubic");
 }
 END_TEST
 
@@ -178,7 +173,7 @@ START_TEST(init_gives_initial_window_and_infinite_ssthresh)
     struct tcp_cubic_info i = info(tcb);
     ck_assert(!i.epoch_valid);
     ck_assert_uint_eq(i.w_max, 0);
-    struct tcb other = {.cc = &tcp_cc_newreno};
+    struct tcb other = {.opt.cc = &tcp_cc_newreno};
     ck_assert(!tcp_cubic_get_info(&other, &i));
 }
 END_TEST
@@ -197,7 +192,7 @@ START_TEST(congestion_event_sets_ssthresh_wmax_and_k)
     ack(tcb, MSS, 0, NULL);
     i = info(tcb);
     ck_assert(i.epoch_valid);
-    ck_assert_uint_eq(i.epoch_start, F.st.now);
+    ck_assert_uint_eq(i.epoch_start, T.st->now);
     ck_assert_uint_eq(i.cwnd_epoch, SEG(70));
     /* W_est starts at cwnd_epoch; this ACK added 9/17 * 1000 * 1000 / 70000 = 7.6 bytes. */
     ck_assert_uint_eq(i.w_est, SEG(70) + 7);
@@ -219,7 +214,7 @@ START_TEST(window_follows_the_cubic_curve_rtt_100ms)
     tcb->srtt = rtt;
     struct west_model m;
     loss_at(tcb, SEG(100), &m);
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     double k = cbrt(100 * (1 - BETA_CUBIC) / C_CUBIC);
     const double ts[] = {1.0, 2.0, 4.2, 6.0};
     for (size_t j = 0; j < sizeof ts / sizeof ts[0]; j++) {
@@ -249,7 +244,7 @@ START_TEST(reno_friendly_region_dominates_at_short_rtt)
     tcb->srtt = rtt;
     struct west_model m;
     loss_at(tcb, SEG(100), &m);
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     double k = cbrt(100 * (1 - BETA_CUBIC) / C_CUBIC);
     const double ts[] = {0.1, 0.3, 0.6, 1.0};
     for (size_t j = 0; j < sizeof ts / sizeof ts[0]; j++) {
@@ -276,7 +271,7 @@ START_TEST(window_plateaus_at_wmax_concave_then_convex)
     tcb->srtt = rtt;
     struct west_model m;
     ck_assert_uint_eq(loss_at(tcb, SEG(1000), &m), SEG(700));
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     double k = cbrt(1000 * (1 - BETA_CUBIC) / C_CUBIC);
     /* Checkpoints (s): start, 1 s in, around K, and well past it. */
     const double ts[] = {0.0, 1.0, 7.6, 8.6, 9.1, 9.6, 10.6, 11.6, 12.6};
@@ -343,24 +338,24 @@ START_TEST(undo_restores_wmax_k_and_epoch)
     const ustack_time_t rtt = USTACK_MS(100);
     tcb->srtt = rtt;
     loss_at(tcb, SEG(100), NULL);
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     run_to(tcb, epoch, USTACK_SEC(1), rtt, NULL);
     struct tcp_cubic_info before = info(tcb);
     uint32_t cwnd = tcb->cwnd, ssthresh = tcb->ssthresh;
     ck_assert(before.epoch_valid && before.k_ms > 4000);
 
     /* A (spurious) fast retransmit: the curve is reset ... */
-    uint32_t ss = tcb->cc->ssthresh(tcb);
+    uint32_t ss = tcb->opt.cc->ssthresh(tcb);
     tcb->ssthresh = ss;
     tcb->cwnd = ss;
     struct tcp_cubic_info during = info(tcb);
     ck_assert_uint_ne(during.w_max, before.w_max); /* fast convergence: 0.85 * cwnd */
     ck_assert(!during.epoch_valid);
-    F.st.now += USTACK_MS(50);
+    T.st->now += USTACK_MS(50);
     /* ... and undone: the engine restores cwnd and ssthresh, CUBIC the rest. */
     tcb->cwnd = cwnd;
     tcb->ssthresh = ssthresh;
-    tcb->cc->undo(tcb);
+    tcb->opt.cc->undo(tcb);
     struct tcp_cubic_info after = info(tcb);
     ck_assert_uint_eq(after.w_max, before.w_max);
     ck_assert_uint_eq(after.k_ms, before.k_ms);
@@ -377,13 +372,13 @@ START_TEST(undo_restores_wmax_k_and_epoch)
     /* A spurious RTO is undone the same way. */
     before = info(tcb);
     cwnd = tcb->cwnd;
-    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     tcb->cwnd = MSS;
-    tcb->cc->on_rto(tcb);
+    tcb->opt.cc->on_rto(tcb);
     ck_assert(!info(tcb).epoch_valid);
     tcb->cwnd = cwnd;
     tcb->ssthresh = ssthresh;
-    tcb->cc->undo(tcb);
+    tcb->opt.cc->undo(tcb);
     after = info(tcb);
     ck_assert_uint_eq(after.w_max, before.w_max);
     ck_assert_uint_eq(after.k_ms, before.k_ms);
@@ -401,16 +396,16 @@ START_TEST(after_rto_the_curve_starts_flat_at_cwnd)
     const ustack_time_t rtt = USTACK_MS(100);
     tcb->srtt = rtt;
     tcb->cwnd = SEG(100);
-    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     ck_assert_uint_eq(tcb->ssthresh, SEG(70));
     tcb->cwnd = MSS; /* the engine's loss window */
-    tcb->cc->on_rto(tcb);
+    tcb->opt.cc->on_rto(tcb);
     while (tcb->cwnd < tcb->ssthresh) /* slow start back to ssthresh */
         ack(tcb, MSS, 0, NULL);
     ck_assert_uint_eq(tcb->cwnd, SEG(70));
     ck_assert(!info(tcb).epoch_valid);
     uint32_t start = tcb->cwnd;
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     ack(tcb, MSS, 0, NULL);
     struct tcp_cubic_info i = info(tcb);
     ck_assert(i.epoch_valid);
@@ -434,15 +429,15 @@ START_TEST(idle_period_shifts_the_epoch)
     const ustack_time_t rtt = USTACK_MS(100);
     tcb->srtt = rtt;
     loss_at(tcb, SEG(100), NULL);
-    ustack_time_t epoch = F.st.now;
+    ustack_time_t epoch = T.st->now;
     run_to(tcb, epoch, USTACK_SEC(1), rtt, NULL);
     uint32_t cwnd = tcb->cwnd;
-    ustack_time_t last = F.last_ack;
+    ustack_time_t last = last_ack;
     /* Five seconds with nothing that grows cwnd (no ACK, or not cwnd-limited). */
-    F.st.now += USTACK_SEC(5);
+    T.st->now += USTACK_SEC(5);
     ack(tcb, MSS, 0, NULL);
     ustack_time_t shifted = info(tcb).epoch_start;
-    ck_assert_uint_eq(shifted, epoch + (F.st.now - last));
+    ck_assert_uint_eq(shifted, epoch + (T.st->now - last));
     ck_assert_uint_lt(tcb->cwnd - cwnd, MSS); /* no jump towards W_cubic(6 s) = 102 */
     /* The curve continues as if the pause had not happened: a second of
      * sending later, cwnd is near W_cubic(2 s) = 95.6, not W_cubic(7 s). */
@@ -451,7 +446,7 @@ START_TEST(idle_period_shifts_the_epoch)
     double k = cbrt(100 * (1 - BETA_CUBIC) / C_CUBIC);
     assert_near(segs(tcb->cwnd), w_cubic(t, k, 100), 1.0, "cwnd after idle", t);
     /* Gaps of up to two RTTs are ordinary ACK spacing: no shift. */
-    F.st.now = F.last_ack + 2 * rtt;
+    T.st->now = last_ack + 2 * rtt;
     ack(tcb, MSS, 0, NULL);
     ck_assert_uint_eq(info(tcb).epoch_start, shifted);
 }
@@ -659,23 +654,23 @@ START_TEST(large_windows_do_not_overflow)
     /* W_max 10000 segments of 1460 bytes: K = cbrt(3000 / 0.4) = 19.574 s. */
     tcb->mss = 1460;
     tcb->cwnd = 10000u * 1460;
-    tcb->ssthresh = tcb->cc->ssthresh(tcb);
+    tcb->ssthresh = tcb->opt.cc->ssthresh(tcb);
     ck_assert_uint_eq(tcb->ssthresh, 7000u * 1460);
     tcb->cwnd = tcb->ssthresh;
-    tcb->cc->cong_avoid(tcb, 1460, 0);
+    tcb->opt.cc->cong_avoid(tcb, 1460, 0);
     ck_assert_msg(fabs(info(tcb).k_ms - cbrt(7500) * 1000) <= 1.0, "K %u", info(tcb).k_ms);
     /* cwnd near 2^32 bytes: the arithmetic saturates, never wraps. */
     tcb->mss = 536;
     tcb->cwnd = UINT32_MAX - 1000;
-    uint32_t ss = tcb->cc->ssthresh(tcb);
+    uint32_t ss = tcb->opt.cc->ssthresh(tcb);
     ck_assert_uint_eq(ss, (uint32_t)((uint64_t)(UINT32_MAX - 1000) * 7 / 10));
     tcb->ssthresh = ss;
     tcb->cwnd = ss;
     tcb->srtt = USTACK_SEC(2); /* ACKs a second apart are not idle periods */
     uint32_t prev = tcb->cwnd;
     for (int n = 0; n < 1000; n++) {
-        F.st.now += USTACK_SEC(1);
-        tcb->cc->cong_avoid(tcb, 1u << 30, 0);
+        T.st->now += USTACK_SEC(1);
+        tcb->opt.cc->cong_avoid(tcb, 1u << 30, 0);
         ck_assert_uint_ge(tcb->cwnd, prev);
         prev = tcb->cwnd;
     }
@@ -687,6 +682,7 @@ Suite *suite_tcp_cubic(void)
 {
     Suite *s = suite_create("tcp_cubic");
     TCase *tc = tcase_create("cubic");
+    tcase_add_checked_fixture(tc, fx_setup, fx_teardown);
     tcase_add_test(tc, cubic_is_found_by_name);
     tcase_add_test(tc, cubic_is_the_default_without_hystart);
     tcase_add_test(tc, init_gives_initial_window_and_infinite_ssthresh);
@@ -702,6 +698,7 @@ Suite *suite_tcp_cubic(void)
     tcase_add_test(tc, slow_start_grows_one_smss_per_ack_without_byte_counting);
     suite_add_tcase(s, tc);
     TCase *th = tcase_create("hystart");
+    tcase_add_checked_fixture(th, fx_setup, fx_teardown);
     tcase_add_test(th, hystart_enters_css_on_rtt_rise_then_leaves_slow_start);
     tcase_add_test(th, hystart_off_without_the_feature_bit);
     tcase_add_test(th, hystart_resumes_slow_start_when_the_rtt_falls_back);
@@ -709,6 +706,7 @@ Suite *suite_tcp_cubic(void)
     tcase_add_test(th, hystart_only_in_the_first_slow_start);
     suite_add_tcase(s, th);
     TCase *tl = tcase_create("limits");
+    tcase_add_checked_fixture(tl, fx_setup, fx_teardown);
     tcase_add_test(tl, large_windows_do_not_overflow);
     suite_add_tcase(s, tl);
     return s;

@@ -10,6 +10,7 @@
 #ifndef USTACK_USTACK_H
 #define USTACK_USTACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,62 @@ typedef uint64_t ustack_time_t;
 
 struct ustack;
 struct ustack_link;
+
+/* The TCP engine's tunables, ustack_config.tcp; the defaults (in brackets)
+ * are ustack_config_default()'s. docs/tcp.md says where each one acts. */
+struct ustack_tcp_config {
+    /* Retransmission timer (RFC 6298) */
+    ustack_time_t rto_min_us;       /* lower bound of the RTO [200 ms, as Linux] */
+    ustack_time_t rto_initial_us;   /* RTO before any RTT sample [1 s] */
+    ustack_time_t rto_max_us;       /* upper bound of the backed-off RTO [60 s] */
+    unsigned syn_retries;           /* SYN retransmissions before connect() fails
+                                     * with ETIMEDOUT [6] */
+    unsigned synack_retries;        /* SYN-ACK retransmissions before a listener's
+                                     * half-open child is dropped [5] */
+    unsigned data_retries;          /* consecutive RTOs on data or a FIN before the
+                                     * connection fails with ETIMEDOUT [15] */
+    unsigned persist_max_probes;    /* zero-window probes not answered by an opening
+                                     * window before ETIMEDOUT [15] (a peer that
+                                     * answers them is never given up) */
+    /* Acknowledgements and closing */
+    ustack_time_t delack_us;        /* delayed-ACK limit, RFC 1122 4.2.3.2 (at most
+                                     * 500 ms) [40 ms, as Linux's minimum: below the
+                                     * 200 ms minimum RTO, so a lone segment's ACK
+                                     * never races its RTO] */
+    ustack_time_t msl_us;           /* maximum segment lifetime: TIME-WAIT lasts
+                                     * 2 MSL [30 s] */
+    ustack_time_t fin_wait2_us;     /* FIN-WAIT-2 limit once the application closed
+                                     * [60 s, as Linux's tcp_fin_timeout] */
+    unsigned challenge_ack_per_sec; /* RFC 5961 7: challenge ACKs sent per second,
+                                     * for the whole stack [1000] */
+    /* Buffers and queues */
+    size_t sndbuf, rcvbuf;          /* per connection at the start, bytes, at least
+                                     * 2048 [256 KiB each] */
+    size_t sndbuf_max, rcvbuf_max;  /* autotuning grows the buffers up to these,
+                                     * bytes [4 MiB each] */
+    unsigned ooo_max_ranges;        /* out-of-order ranges held per connection
+                                     * (also the SACK blocks we can report) [1024] */
+    unsigned syn_backlog;           /* half-open (SYN-RECEIVED) children per
+                                     * listener [128] */
+    unsigned max_backlog;           /* cap on listen()'s backlog [4096] */
+    /* Congestion control and loss detection */
+    unsigned initial_window_segs;   /* RFC 6928 initial window, segments; 0 is 1 [10] */
+    unsigned dupthresh;             /* duplicate ACKs (or SACKed segments above a
+                                     * hole) that mean a loss, RFC 5681 / 6675 [3] */
+    char congestion[16];            /* "cubic" (RFC 9438) or "newreno" (RFC 5681 +
+                                     * RFC 6582; "reno" is the same) ["cubic"];
+                                     * per socket: TCP_CONGESTION */
+    unsigned features;              /* USTACK_TCPF_* bits [USTACK_TCPF_DEFAULT];
+                                     * per socket: USTACK_TCP_FEATURES */
+    /* Defaults of the per-socket options */
+    bool nodelay;                   /* TCP_NODELAY: Nagle off [false] */
+    bool keepalive;                 /* SO_KEEPALIVE [false] */
+    ustack_time_t keepidle_us;      /* TCP_KEEPIDLE: idle time before the first
+                                     * probe [2 h] */
+    ustack_time_t keepintvl_us;     /* TCP_KEEPINTVL: between probes [75 s] */
+    unsigned keepcnt;               /* TCP_KEEPCNT: unanswered probes before the
+                                     * connection fails with ETIMEDOUT [9] */
+};
 
 /* Tunables with documented defaults; fill with ustack_config_default() and
  * change what you need before ustack_create(). Addresses are in network byte
@@ -62,24 +119,8 @@ struct ustack_config {
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */
 
-    /* TCP (RFC 9293, RFC 6298, RFC 1122 4.2) */
-    ustack_time_t tcp_rto_min_us;     /* default 200 ms (as Linux) */
-    ustack_time_t tcp_rto_initial_us; /* before any RTT sample, default 1 s */
-    ustack_time_t tcp_rto_max_us;     /* default 60 s */
-    unsigned tcp_syn_retries;         /* SYN retransmissions before ETIMEDOUT, default 6 */
-    unsigned tcp_data_retries;        /* RTOs on data before ETIMEDOUT, default 15 */
-    ustack_time_t tcp_delack_us;      /* delayed-ACK limit, default 40 ms (as Linux's
-                                       * minimum): below the 200 ms minimum RTO, so a
-                                       * lone segment's ACK never races its RTO */
-    ustack_time_t tcp_msl_us;         /* TIME-WAIT lasts 2 MSL, default 30 s */
-    size_t tcp_sndbuf, tcp_rcvbuf;    /* per connection, default 256 KiB each */
-    unsigned tcp_syn_backlog;         /* SYN-RECEIVED children per listener, default 128 */
-    unsigned tcp_features;            /* USTACK_TCPF_* bits, default USTACK_TCPF_DEFAULT;
-                                       * per socket: setsockopt(IPPROTO_TCP, USTACK_TCP_FEATURES) */
-    char tcp_congestion[16];          /* "cubic" (RFC 9438, default) or "newreno" (RFC 5681 +
-                                       * RFC 6582; "reno" is the same); per socket: TCP_CONGESTION */
-    size_t tcp_rcvbuf_max;            /* receive buffer autotuning bound, default 4 MiB */
-    size_t tcp_sndbuf_max;            /* send buffer autotuning bound, default 4 MiB */
+    /* TCP (RFC 9293, RFC 6298, RFC 1122 4.2): every tunable of the engine */
+    struct ustack_tcp_config tcp;
 
     /* Sockets */
     unsigned max_sockets;           /* default 1024 */

@@ -1,7 +1,8 @@
 # ustack — build, test, demo. See README.md.
 #
 #   make            library + programs (gcc; CC=clang works too)
-#   make test       deps, build, unit + simulation tests, ASan/UBSan run, short fuzz, integration
+#   make test       deps, build, layering check, unit + simulation tests, ASan/UBSan run, short fuzz,
+#                   integration
 #   make unit       Check unit and simulation tests
 #   make sim        TCP simulation: 10 MiB over lossy links, 1000 seeds (SIM_SEEDS; SEED=N replays one)
 #   make sim-matrix goodput by loss x RTT x reordering x TCP configuration against
@@ -10,6 +11,9 @@
 #   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
 #   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
+#   make check-layers  protocol code imports no clock, system call or runtime symbol; tcp_var.h
+#                   only in stack/tcp*.c; links, runtime and programs use public headers only
+#   make check-layers-test  tools/check-layers.sh against the tree and planted violations
 #   make study SCENARIO=NAME [SEED=N] [MODERN=1]  a simulated TCP scenario: trace, pcap, plots in build/study/NAME
 #   make study-docs  regenerate docs/study/img/*.png (every scenario, fixed seeds)
 #   make study-real SCENARIO=NAME  the same scenario over the real TAP against Linux (root)
@@ -52,7 +56,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real
+.PHONY: all lib apps test unit sim sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real check-layers check-layers-test
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -162,6 +166,15 @@ fuzz-ci:
 integration: all
 	bash tests/integration/run.sh
 
+# The layering (tools/check-layers.sh): nm on the library's objects, $(CC) -MM
+# on its sources and the programs'. check-layers-test plants violations in
+# copies and checks that they are found (tests/layers/test_check_layers.sh).
+check-layers: lib
+	bash tools/check-layers.sh --obj $(BUILD)/obj/stack --cc $(CC)
+
+check-layers-test: lib
+	CC=$(CC) OBJ=$(BUILD)/obj/stack bash tests/layers/test_check_layers.sh
+
 # ---------------------------------------------------------------- study (docs/study)
 
 # make study SCENARIO=NAME [SEED=N]: a simulated scenario (apps/ustack-study.c)
@@ -217,6 +230,8 @@ study-test: $(STUDY_BIN)
 test: deps
 	$(MAKE) --no-print-directory all
 	CC=clang $(MAKE) --no-print-directory BUILD=build/clang all
+	$(MAKE) --no-print-directory check-layers
+	$(MAKE) --no-print-directory check-layers-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory sim
 	$(MAKE) --no-print-directory sim-matrix-short

@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ustack/sim.h>
+#include <ustack/socket.h>
 #include "harness.h"
+#include "sock.h"
 #include "tcp_fixture.h"
 
 struct tcp_fixture T;
@@ -85,13 +88,29 @@ static void fx_run_deadlines(ustack_time_t end, bool until_idle)
 
 /* Timers that belong to the layers below TCP (ARP entries and
  * announcements, reassembly): what may stay armed once no TCB is left. */
-static size_t fx_timers_below_tcp(void)
+static size_t fx_timers_below_tcp(const struct ustack *st)
 {
-    const struct ustack *st = T.st;
     size_t n = st->reasm.count + timer_armed(&st->arp.announce_timer);
     for (unsigned i = 0; i < st->arp.size; i++)
         n += timer_armed(&st->arp.entries[i].timer);
     return n;
+}
+
+void fx_assert_released(const struct ustack *st, const char *who)
+{
+    const struct tcp_stack *ts = st->tcp;
+    if (tcp_tcb_count(ts)) {
+        char states[256] = "";
+        size_t len = 0;
+        for (const struct tcb *t = ts->all; t && len < sizeof states - 32; t = t->all_next)
+            len += (size_t)snprintf(states + len, sizeof states - len, " %s:%u", tcp_state_name(t->state), t->lport);
+        ck_abort_msg("leak (%s): %zu TCBs left a day after the connections were let go:%s", who,
+                     tcp_tcb_count(ts), states);
+    }
+    ck_assert_msg(st->pbufs_live == 0, "leak (%s): %zu packet buffers alive", who, st->pbufs_live);
+    size_t below = fx_timers_below_tcp(st);
+    ck_assert_msg(st->timers.len == below, "leak (%s): %zu timers armed with no TCB left (%zu are ARP's)", who,
+                  st->timers.len, below);
 }
 
 /* How long an orphaned connection may take to finish on its own: the
@@ -115,18 +134,53 @@ static void fx_check_leaks(void)
     free(held);
     fx_run_deadlines(T.now + FX_RELEASE_LIMIT, true);
     fx_drain();
-    if (tcp_tcb_count(T.ts)) {
-        char states[256] = "";
-        size_t len = 0;
-        for (const struct tcb *t = T.ts->all; t && len < sizeof states - 32; t = t->all_next)
-            len += (size_t)snprintf(states + len, sizeof states - len, " %s:%u", tcp_state_name(t->state), t->lport);
-        ck_abort_msg("leak: %zu TCBs left a day after the test let go of its connections:%s", tcp_tcb_count(T.ts),
-                     states);
+    fx_assert_released(T.st, "the stack");
+}
+
+struct ustack_sim *fx_sim_pair(uint64_t seed, ustack_time_t start, const struct ustack_fault_config *fa,
+                               const struct ustack_fault_config *fb, struct ustack **a, struct ustack **b)
+{
+    struct ustack_sim *sim = ustack_sim_new(seed, start);
+    ck_assert_ptr_nonnull(sim);
+    struct ustack_config cfg;
+    ustack_config_default(&cfg);
+    cfg.arp_gratuitous = 0;
+    cfg.addr = ip4(10, 0, 0, 1);
+    *a = ustack_sim_add(sim, &cfg, fa);
+    cfg.addr = ip4(10, 0, 0, 2);
+    *b = ustack_sim_add(sim, &cfg, fb);
+    ck_assert_ptr_nonnull(*a);
+    ck_assert_ptr_nonnull(*b);
+    return sim;
+}
+
+struct fx_release {
+    struct ustack *const *stacks;
+    unsigned n;
+};
+
+static int fx_released(void *arg)
+{
+    const struct fx_release *r = arg;
+    for (unsigned i = 0; i < r->n; i++)
+        if (tcp_tcb_count(r->stacks[i]->tcp))
+            return 0;
+    return 1;
+}
+
+void fx_sim_release(struct ustack_sim *sim, struct ustack *const *stacks, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        for (unsigned fd = 0; fd < stacks[i]->cfg.max_sockets; fd++)
+            if (sock_get(stacks[i], (int)fd))
+                us_close(stacks[i], (int)fd);
+    struct fx_release r = {stacks, n};
+    ustack_sim_run_until(sim, fx_released, &r, ustack_sim_now(sim) + FX_RELEASE_LIMIT);
+    for (unsigned i = 0; i < n; i++) {
+        char who[24];
+        snprintf(who, sizeof who, "stack %u", i);
+        fx_assert_released(stacks[i], who);
     }
-    ck_assert_msg(T.st->pbufs_live == 0, "leak: %zu packet buffers alive", T.st->pbufs_live);
-    size_t below = fx_timers_below_tcp();
-    ck_assert_msg(T.st->timers.len == below, "leak: %zu timers armed with no TCB left (%zu are ARP's)",
-                  T.st->timers.len, below);
 }
 
 static void fx_free(void)

@@ -18,6 +18,10 @@
  *
  * The stack is 10.0.0.2, the peer 10.0.0.1 (its MAC already learnt); the
  * random seed is 42, the ISN key fixed, the clock starts at 100 s.
+ *
+ * Suites that need two real stacks (sockets on both ends, long transfers)
+ * take them from fx_sim_pair() on the library's simulator, and end with
+ * fx_sim_release(): the same leak check for both stacks.
  */
 #ifndef USTACK_TEST_TCP_FIXTURE_H
 #define USTACK_TEST_TCP_FIXTURE_H
@@ -58,6 +62,19 @@ void fx_teardown(void);
 /* Within a test: the stack so far is torn down (leak check included) and a
  * new one made with this TCP config. */
 void fx_restart(const struct ustack_tcp_config *tc);
+
+/* The leak check: no TCB, packet buffer or TCP timer left in st. */
+void fx_assert_released(const struct ustack *st, const char *who);
+
+/* Two stacks on the library's simulator: A is 10.0.0.1, B 10.0.0.2, each
+ * sending through its own fault injector (NULL: a perfect link); the rest
+ * of the config as ustack_config_default() with no ARP announcements. */
+struct ustack_sim *fx_sim_pair(uint64_t seed, ustack_time_t start, const struct ustack_fault_config *fa,
+                               const struct ustack_fault_config *fb, struct ustack **a, struct ustack **b);
+/* Closes every socket still open on the stacks, runs the simulator until
+ * their engines have let go of every connection (at most a virtual day),
+ * and checks each with fx_assert_released(). The simulator stays. */
+void fx_sim_release(struct ustack_sim *sim, struct ustack *const *stacks, unsigned n);
 
 /* An event callback for tcp_set_event_cb(): records into T.events. */
 void fx_on_event(struct tcb *tcb, unsigned events, void *arg);

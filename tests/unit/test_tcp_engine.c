@@ -1528,10 +1528,8 @@ static void sim_run(const struct sim_opts *o, struct sim_result *r)
         }
     }
     tcp_close(l);
-    ck_assert_uint_eq(tcp_tcb_count(tsa), 0);
-    ck_assert_uint_eq(tcp_tcb_count(tsb), 0);
-    ck_assert_msg(sta->pbufs_live == 0 && stb->pbufs_live == 0, "seed %llu: leaked %zu + %zu pbufs",
-                  (unsigned long long)seed, sta->pbufs_live, stb->pbufs_live);
+    struct ustack *stacks[2] = {sta, stb};
+    fx_sim_release(sim, stacks, 2);
     ustack_sim_free(sim);
 }
 

@@ -5,6 +5,7 @@
  * off on one socket means no SACK recovery on that connection however the
  * stack is configured), a listener passes both on to its children, and the
  * receive buffer grows past 64 KiB on a long path unless SO_RCVBUF fixed it.
+ * Each test ends with the TCP fixture's leak check for both stacks.
  */
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -12,9 +13,9 @@
 #include <ustack/sim.h>
 #include <ustack/stat.h>
 #include "harness.h"
+#include "tcp_fixture.h"
 
-#define A_IP ip4(10, 0, 0, 1)
-#define B_IP ip4(10, 0, 0, 2)
+#define B_IP ip4(10, 0, 0, 2) /* fx_sim_pair()'s B */
 #define PORT 5001
 
 struct world {
@@ -23,14 +24,20 @@ struct world {
     int listener, ca, cb;
 };
 
+/* The world under test (a test's worlds live on its stack). */
 static struct ustack_sim *live_sim;
+static struct ustack *live_stacks[2];
 
+/* Every socket closed, both engines done with their connections, nothing
+ * left (fx_sim_release), then the simulator freed. */
 static void cleanup(void)
 {
-    if (live_sim) {
-        ustack_sim_free(live_sim);
-        live_sim = NULL;
-    }
+    struct ustack_sim *sim = live_sim;
+    if (!sim)
+        return;
+    live_sim = NULL;
+    fx_sim_release(sim, live_stacks, 2);
+    ustack_sim_free(sim);
 }
 
 /* Two stacks, one-way delay `delay_us` each way; A's frames are dropped with
@@ -39,20 +46,12 @@ static void world_new(struct world *w, uint64_t seed, ustack_time_t delay_us, do
 {
     memset(w, 0, sizeof *w);
     w->ca = w->cb = -1;
-    w->sim = ustack_sim_new(seed, USTACK_SEC(1));
-    ck_assert_ptr_nonnull(w->sim);
-    live_sim = w->sim;
     struct ustack_fault_config fa = {.out = {.delay_us = delay_us, .drop = a_drop}};
     struct ustack_fault_config fb = {.out = {.delay_us = delay_us}};
-    struct ustack_config cfg;
-    ustack_config_default(&cfg);
-    cfg.arp_gratuitous = 0;
-    cfg.addr = A_IP;
-    w->a = ustack_sim_add(w->sim, &cfg, &fa);
-    cfg.addr = B_IP;
-    w->b = ustack_sim_add(w->sim, &cfg, &fb);
-    ck_assert_ptr_nonnull(w->a);
-    ck_assert_ptr_nonnull(w->b);
+    w->sim = fx_sim_pair(seed, USTACK_SEC(1), &fa, &fb, &w->a, &w->b);
+    live_sim = w->sim;
+    live_stacks[0] = w->a;
+    live_stacks[1] = w->b;
     w->listener = us_socket(w->b, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in sin = sin_of(0, PORT);
     ck_assert_int_eq(us_bind(w->b, w->listener, (struct sockaddr *)&sin, sizeof sin), 0);

@@ -904,8 +904,13 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
             }
             /* Fixed from now on (no autotuning), effective until the
              * connection has its buffers. */
-            *(name == SO_RCVBUF ? &o.rcvbuf : &o.sndbuf) = buf_size(v);
-            o.rcvbuf_lock = o.sndbuf_lock = true;
+            if (name == SO_RCVBUF) {
+                o.rcvbuf = buf_size(v);
+                o.rcvbuf_lock = true;
+            } else {
+                o.sndbuf = buf_size(v);
+                o.sndbuf_lock = true;
+            }
             break;
         case SO_REUSEADDR: s->opt.reuseaddr = v != 0; break;
         case SO_BROADCAST: s->opt.broadcast = v != 0; break;

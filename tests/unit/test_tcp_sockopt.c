@@ -242,6 +242,38 @@ START_TEST(receive_buffer_grows_unless_fixed)
 }
 END_TEST
 
+/* Each buffer is fixed on its own, as on Linux (SOCK_SNDBUF_LOCK and
+ * SOCK_RCVBUF_LOCK): SO_SNDBUF on the receiving listener leaves its
+ * connections' receive buffers to autotuning, SO_RCVBUF on the sender
+ * leaves its send buffer growing; SO_SNDBUF on the sender fixes its send
+ * buffer. */
+START_TEST(each_buffer_is_fixed_on_its_own)
+{
+    struct world w;
+    world_new(&w, 3, USTACK_MS(50), 0);
+    int v = 32768;
+    ck_assert_int_eq(us_setsockopt(w.b, w.listener, SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+    ck_assert_int_eq(us_setsockopt(w.a, w.ca, SOL_SOCKET, SO_RCVBUF, &v, sizeof v), 0);
+    world_connect(&w);
+    transfer(&w, 8u << 20);
+    ck_assert_uint_gt(ustack_counter_get(w.b, "tcp_rcvbuf_grown"), 0);
+    ck_assert_uint_gt(ustack_counter_get(w.a, "tcp_sndbuf_grown"), 0);
+    int got = 0;
+    socklen_t l = sizeof got;
+    ck_assert_int_eq(us_getsockopt(w.b, w.cb, SOL_SOCKET, SO_SNDBUF, &got, &l), 0);
+    ck_assert_int_eq(got, 65536); /* the listener's, doubled as Linux reports it */
+    ck_assert_int_eq(us_getsockopt(w.b, w.cb, SOL_SOCKET, SO_RCVBUF, &got, &l), 0);
+    ck_assert_int_eq(got, 256 * 1024); /* the default, as set: autotuning is not reported */
+    cleanup();
+
+    world_new(&w, 3, USTACK_MS(50), 0);
+    ck_assert_int_eq(us_setsockopt(w.a, w.ca, SOL_SOCKET, SO_SNDBUF, &v, sizeof v), 0);
+    world_connect(&w);
+    transfer(&w, 1u << 20);
+    ck_assert_uint_eq(ustack_counter_get(w.a, "tcp_sndbuf_grown"), 0);
+}
+END_TEST
+
 Suite *suite_tcp_sockopt(void)
 {
     Suite *s = suite_create("tcp_sockopt");
@@ -252,6 +284,7 @@ Suite *suite_tcp_sockopt(void)
     tcase_add_test(tc, features_parse_names_and_signs);
     tcase_add_test(tc, features_switch_sack_per_socket);
     tcase_add_test(tc, receive_buffer_grows_unless_fixed);
+    tcase_add_test(tc, each_buffer_is_fixed_on_its_own);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -151,40 +151,109 @@ void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
 
 /* -------------------------------------------------------- segment building */
 
-/* Builds and sends one segment. Data, if any, is copied from `ring` at
- * `ring_off`. Returns 0 or -errno. */
-static int tcp_xmit(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
-                    uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd, const uint8_t *opts, size_t optlen,
-                    const struct tcp_ring *ring, size_t ring_off, uint32_t len, uint8_t tos)
+size_t tcp_options_write(const struct tcp_out *o, uint8_t *p)
+{
+    uint8_t scratch[TCP_OPT_SPACE];
+    if (!p)
+        p = scratch;
+    size_t n = 0;
+    if (o->has_mss) {
+        p[n++] = TCP_OPT_MSS;
+        p[n++] = TCP_OPTLEN_MSS;
+        wr16(p + n, o->mss);
+        n += 2;
+    }
+    /* SACK-permitted takes the place of the timestamps' two NOPs when both
+     * go (Linux's layout); alone it is NOP-padded to a word. */
+    if (o->sack_permitted) {
+        if (!o->has_ts) {
+            p[n++] = TCP_OPT_NOP;
+            p[n++] = TCP_OPT_NOP;
+        }
+        p[n++] = TCP_OPT_SACK_PERM;
+        p[n++] = TCP_OPTLEN_SACK_PERM;
+    }
+    if (o->has_ts) {
+        if (!o->sack_permitted) {
+            p[n++] = TCP_OPT_NOP;
+            p[n++] = TCP_OPT_NOP;
+        }
+        p[n++] = TCP_OPT_TIMESTAMP;
+        p[n++] = TCP_OPTLEN_TIMESTAMP;
+        wr32(p + n, o->ts_val);
+        wr32(p + n + 4, o->ts_ecr);
+        n += 8;
+    }
+    if (o->has_wscale) {
+        p[n++] = TCP_OPT_NOP;
+        p[n++] = TCP_OPT_WSCALE;
+        p[n++] = TCP_OPTLEN_WSCALE;
+        p[n++] = o->wscale;
+    }
+    if (o->nsack) {
+        p[n++] = TCP_OPT_NOP;
+        p[n++] = TCP_OPT_NOP;
+        p[n++] = TCP_OPT_SACK;
+        p[n++] = (uint8_t)(TCP_OPTLEN_SACK_BASE + TCP_SACK_BLOCK_LEN * o->nsack);
+        for (unsigned b = 0; b < o->nsack; b++) {
+            wr32(p + n, o->sack[b][0]);
+            wr32(p + n + 4, o->sack[b][1]);
+            n += TCP_SACK_BLOCK_LEN;
+        }
+    }
+    while (n % 4) /* the header is whole 32-bit words */
+        p[n++] = TCP_OPT_EOL;
+    return n;
+}
+
+/* Builds the segment o describes (header, options, payload from the send
+ * ring, checksum over the pseudo-header) and hands it to IPv4. Returns 0
+ * or -errno. */
+static int tcp_xmit(struct tcp_stack *ts, const struct tcp_out *o)
 {
     struct ustack *st = ts->st;
+    uint8_t opts[TCP_OPT_SPACE];
+    size_t optlen = tcp_options_write(o, opts);
     size_t hlen = TCP_HDR_LEN + optlen;
-    size_t total = hlen + len;
+    size_t total = hlen + o->len;
     struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, total);
     if (!pb) {
         TCOUNT(ts, tcp_drop_nomem);
         return -ENOBUFS;
     }
     uint8_t *p = pb->data;
-    wr16(p, lport);
-    wr16(p + 2, rport);
-    wr32(p + 4, seq);
-    wr32(p + 8, (flags & TCP_ACK) ? ack : 0);
+    wr16(p, o->lport);
+    wr16(p + 2, o->rport);
+    wr32(p + 4, o->seq);
+    wr32(p + 8, (o->flags & TCP_ACK) ? o->ack : 0);
     p[12] = (uint8_t)((hlen / 4) << 4);
-    p[13] = flags;
-    wr16(p + 14, wnd);
+    p[13] = o->flags;
+    wr16(p + 14, o->wnd);
     wr16(p + 16, 0);
     wr16(p + 18, 0);
-    if (optlen)
-        memcpy(p + TCP_HDR_LEN, opts, optlen);
-    if (len)
-        tcp_ring_peek(ring, ring_off, p + hlen, len);
-    wr16(p + 16, csum_fold(csum_partial(p, total, csum_pseudo(laddr, raddr, IPPROTO_TCP_, (uint16_t)total))));
+    memcpy(p + TCP_HDR_LEN, opts, optlen);
+    if (o->len)
+        tcp_ring_peek(o->data, o->data_off, p + hlen, o->len);
+    wr16(p + 16, csum_fold(csum_partial(p, total, csum_pseudo(o->laddr, o->raddr, IPPROTO_TCP_, (uint16_t)total))));
     TCOUNT(ts, tcp_tx);
-    TCOUNT_ADD(ts, tcp_tx_bytes, len);
-    if (flags & TCP_RST)
+    TCOUNT_ADD(ts, tcp_tx_bytes, o->len);
+    if (o->flags & TCP_RST)
         TCOUNT(ts, tcp_tx_rst);
-    return ipv4_output_tos(st, pb, IPPROTO_TCP_, laddr, raddr, 0, false, tos);
+    return ipv4_output_tos(st, pb, IPPROTO_TCP_, o->laddr, o->raddr, 0, false, o->tos);
+}
+
+/* A segment of the connection: its 4-tuple, RCV.NXT as the ACK. */
+static struct tcp_out tcp_out_of(const struct tcb *tcb, uint32_t seq, uint8_t flags)
+{
+    struct tcp_out o = {0};
+    o.laddr = tcb->laddr;
+    o.lport = tcb->lport;
+    o.raddr = tcb->raddr;
+    o.rport = tcb->rport;
+    o.seq = seq;
+    o.ack = tcb->rcv_nxt;
+    o.flags = flags;
+    return o;
 }
 
 uint32_t tcp_rcv_window(struct tcb *tcb)
@@ -234,48 +303,25 @@ static uint8_t tcp_wscale_for(size_t buf)
 /* Options of a SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323, RFC 2018), in
  * Linux's order: MSS, SACK-permitted, timestamps, window scale. A SYN-ACK
  * carries only what the SYN offered. */
-static size_t tcp_syn_options(struct tcb *tcb, uint8_t *o)
+static void tcp_syn_options(struct tcb *tcb, struct tcp_out *o)
 {
-    size_t n = 0;
     bool active = tcb->state == TCPS_SYN_SENT;
     bool ws = active ? tcp_feature(tcb, USTACK_TCPF_WSCALE) : (tcb->tflags & TF_WS_OK);
     bool ts = active ? tcp_feature(tcb, USTACK_TCPF_TIMESTAMPS) : (tcb->tflags & TF_TS_OK);
-    bool sack = active ? tcp_feature(tcb, USTACK_TCPF_SACK) : (tcb->tflags & TF_SACK_OK);
-    o[n++] = TCP_OPT_MSS;
-    o[n++] = 4;
-    wr16(o + n, tcb->adv_mss);
-    n += 2;
-    if (sack && ts) {
-        o[n++] = TCP_OPT_SACK_PERM;
-        o[n++] = 2;
-    } else if (sack) {
-        o[n++] = TCP_OPT_NOP;
-        o[n++] = TCP_OPT_NOP;
-        o[n++] = TCP_OPT_SACK_PERM;
-        o[n++] = 2;
-    }
+    o->has_mss = true;
+    o->mss = tcb->adv_mss;
+    o->sack_permitted = active ? tcp_feature(tcb, USTACK_TCPF_SACK) : (tcb->tflags & TF_SACK_OK);
     if (ts) {
-        if (!sack) {
-            o[n++] = TCP_OPT_NOP;
-            o[n++] = TCP_OPT_NOP;
-        }
-        o[n++] = TCP_OPT_TIMESTAMP;
-        o[n++] = 10;
-        wr32(o + n, tcp_ts_now(tcb));
-        wr32(o + n + 4, active ? 0 : tcb->ts_recent);
-        n += 8;
+        o->has_ts = true;
+        o->ts_val = tcp_ts_now(tcb);
+        o->ts_ecr = active ? 0 : tcb->ts_recent;
     }
     if (ws) {
         if (active) /* our shift, from the largest buffer this connection may grow to */
             tcp_choose_rcv_wscale(tcb);
-        o[n++] = TCP_OPT_NOP;
-        o[n++] = TCP_OPT_WSCALE;
-        o[n++] = 3;
-        o[n++] = tcb->rcv_wscale;
+        o->has_wscale = true;
+        o->wscale = tcb->rcv_wscale;
     }
-    while (n % 4) /* the header is whole 32-bit words */
-        o[n++] = TCP_OPT_EOL;
-    return n;
 }
 
 void tcp_choose_rcv_wscale(struct tcb *tcb)
@@ -287,83 +333,66 @@ void tcp_choose_rcv_wscale(struct tcb *tcb)
 int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
 {
     struct tcp_stack *ts = tcb->ts;
-    uint8_t opts[TCP_OPT_SPACE];
-    size_t optlen = 0;
     if (tcp_synchronized(tcb->state))
         flags |= TCP_ACK;
-    uint8_t tos = 0;
+    struct tcp_out o = tcp_out_of(tcb, seq, flags);
     if (flags & TCP_SYN) {
-        optlen = tcp_syn_options(tcb, opts);
+        tcp_syn_options(tcb, &o);
         /* RFC 3168 6.1.1: ECN-setup SYN (ECE, CWR) and SYN,ACK (ECE). */
         if (tcb->state == TCPS_SYN_SENT && tcp_feature(tcb, USTACK_TCPF_ECN))
-            flags |= TCP_ECE | TCP_CWR;
+            o.flags |= TCP_ECE | TCP_CWR;
         else if (!(tcb->state == TCPS_SYN_SENT) && (tcb->tflags & TF_ECN_OK))
-            flags |= TCP_ECE;
+            o.flags |= TCP_ECE;
     } else {
         if (tcb->tflags & TF_ECN_OK) {
             if ((tcb->tflags & TF_ECE_SEND) && tcp_synchronized(tcb->state))
-                flags |= TCP_ECE;
+                o.flags |= TCP_ECE;
             /* New data is ECN-capable (ECT(0)); retransmissions, probes and
              * pure ACKs are not (RFC 3168 6.1.4, 6.1.5). CWR goes on the
              * first new segment after a reduction. */
             if (len && SEQ_GEQ(seq, tcb->snd_max)) {
-                tos = IP_ECN_ECT0;
+                o.tos = IP_ECN_ECT0;
                 if (tcb->tflags & TF_CWR_SEND) {
-                    flags |= TCP_CWR;
+                    o.flags |= TCP_CWR;
                     tcb->tflags &= ~TF_CWR_SEND;
                 }
             }
         }
         if (tcb->tflags & TF_TS_OK) {
             /* RFC 7323 3.2: on every segment once negotiated. */
-            opts[0] = TCP_OPT_NOP;
-            opts[1] = TCP_OPT_NOP;
-            opts[2] = TCP_OPT_TIMESTAMP;
-            opts[3] = 10;
-            wr32(opts + 4, tcp_ts_now(tcb));
-            wr32(opts + 8, tcb->ts_recent);
-            optlen = TCP_TS_OPT_LEN;
+            o.has_ts = true;
+            o.ts_val = tcp_ts_now(tcb);
+            o.ts_ecr = tcb->ts_recent;
         }
-        if ((tcb->tflags & TF_SACK_OK) && (flags & TCP_ACK) &&
+        if ((tcb->tflags & TF_SACK_OK) && (o.flags & TCP_ACK) &&
             (tcb->ooo_len || tcb->dsack_start != tcb->dsack_end)) {
             /* RFC 2018 3: as many blocks as fit in the options, and the
              * datagram must still fit the MTU. */
+            size_t optlen = tcp_options_write(&o, NULL);
             size_t room = TCP_OPT_SPACE - optlen;
             size_t used = IPV4_HDR_LEN + TCP_HDR_LEN + optlen + len;
             size_t mtu_room = ts->st->cfg.mtu > used ? ts->st->cfg.mtu - used : 0;
             if (mtu_room < room)
                 room = mtu_room;
-            unsigned max = room >= 4 + 8 ? (unsigned)((room - 4) / 8) : 0;
+            unsigned max = room >= TCP_OPTLEN_SACK_BASE + 2 + TCP_SACK_BLOCK_LEN
+                               ? (unsigned)((room - TCP_OPTLEN_SACK_BASE - 2) / TCP_SACK_BLOCK_LEN)
+                               : 0;
             if (max > TCP_MAX_SACK_BLOCKS)
                 max = TCP_MAX_SACK_BLOCKS;
-            uint32_t blocks[TCP_MAX_SACK_BLOCKS][2];
-            unsigned nb = tcp_sack_blocks(tcb, blocks, max);
-            if (nb) {
-                uint8_t *o = opts + optlen;
-                o[0] = TCP_OPT_NOP;
-                o[1] = TCP_OPT_NOP;
-                o[2] = TCP_OPT_SACK;
-                o[3] = (uint8_t)(2 + 8 * nb);
-                for (unsigned b = 0; b < nb; b++) {
-                    wr32(o + 4 + 8 * b, blocks[b][0]);
-                    wr32(o + 8 + 8 * b, blocks[b][1]);
-                }
-                optlen += 4 + 8 * nb;
-                TCOUNT_ADD(ts, tcp_tx_sack_blocks, nb);
-            }
+            o.nsack = (uint8_t)tcp_sack_blocks(tcb, o.sack, max);
+            TCOUNT_ADD(ts, tcp_tx_sack_blocks, o.nsack);
         }
     }
     uint32_t wnd = tcp_rcv_window(tcb);
-    uint32_t wire_wnd;
-    if (flags & TCP_SYN) {
+    if (o.flags & TCP_SYN) {
         /* RFC 7323 2.2: the window in a SYN is never scaled. */
         if (wnd > TCP_MAX_WINDOW)
             wnd = TCP_MAX_WINDOW;
-        wire_wnd = wnd;
+        o.wnd = (uint16_t)wnd;
     } else {
-        wire_wnd = wnd >> tcb->rcv_wscale;
+        o.wnd = (uint16_t)(wnd >> tcb->rcv_wscale);
     }
-    if (flags & TCP_ACK) {
+    if (o.flags & TCP_ACK) {
         if (SEQ_GT(tcb->rcv_nxt + wnd, tcb->rcv_adv))
             tcb->rcv_adv = tcb->rcv_nxt + wnd;
         /* Every ACK we send settles what the delayed ACK was waiting for. */
@@ -372,11 +401,12 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
         tcb->last_ack_sent = tcb->rcv_nxt;
         timer_cancel(ts->st, &tcb->t_delack);
     }
-    size_t off = len ? (size_t)(seq - tcb->snd_buf_seq) : 0;
+    o.data = &tcb->sndq;
+    o.data_off = len ? (size_t)(seq - tcb->snd_buf_seq) : 0;
+    o.len = len;
     if (tcp_traced(tcb))
-        tcp_trace_seg(tcb, "seg_out", seq, tcb->rcv_nxt, len, wnd, flags);
-    return tcp_xmit(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seq, tcb->rcv_nxt, flags,
-                    (uint16_t)wire_wnd, opts, optlen, &tcb->sndq, off, len, tos);
+        tcp_trace_seg(tcb, "seg_out", seq, tcb->rcv_nxt, len, wnd, o.flags);
+    return tcp_xmit(ts, &o);
 }
 
 void tcp_send_syn(struct tcb *tcb)
@@ -422,8 +452,9 @@ void tcp_send_probe(struct tcb *tcb)
 void tcp_send_rst(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                   uint32_t seq, uint32_t ack, bool with_ack)
 {
-    tcp_xmit(ts, laddr, lport, raddr, rport, seq, ack, with_ack ? TCP_RST | TCP_ACK : TCP_RST, 0, NULL, 0, NULL,
-             0, 0, 0);
+    struct tcp_out o = {.laddr = laddr, .lport = lport, .raddr = raddr, .rport = rport, .seq = seq, .ack = ack,
+                        .flags = with_ack ? TCP_RST | TCP_ACK : TCP_RST};
+    tcp_xmit(ts, &o);
 }
 
 void tcp_send_rst_tcb(struct tcb *tcb)
@@ -432,8 +463,8 @@ void tcp_send_rst_tcb(struct tcb *tcb)
         return; /* CLOSED, LISTEN, SYN-SENT: the peer knows of no connection */
     if (tcp_traced(tcb))
         tcp_trace_seg(tcb, "seg_out", tcb->snd_max, tcb->rcv_nxt, 0, 0, TCP_RST | TCP_ACK);
-    tcp_xmit(tcb->ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, tcb->snd_max, tcb->rcv_nxt,
-             TCP_RST | TCP_ACK, 0, NULL, 0, NULL, 0, 0, 0);
+    struct tcp_out o = tcp_out_of(tcb, tcb->snd_max, TCP_RST | TCP_ACK);
+    tcp_xmit(tcb->ts, &o);
 }
 
 /* ------------------------------------------------------------ what to send */

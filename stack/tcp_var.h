@@ -57,6 +57,35 @@ struct tcp_seg {
     uint32_t wire_seq;      /* sequence number as received (RFC 5961 RST check) */
 };
 
+/* A segment to send, described in host order before it is built: the
+ * counterpart of struct tcp_seg on the way out. tcp_output.c's tcp_xmit()
+ * builds it; tcp_options_write() lays out its options. */
+struct tcp_out {
+    uint32_t laddr, raddr;         /* network order */
+    uint16_t lport, rport;         /* host order */
+    uint32_t seq, ack;
+    uint8_t flags;                 /* TCP_FIN ... TCP_CWR */
+    uint16_t wnd;                  /* as on the wire (scaled) */
+    uint8_t tos;                   /* the IP header's TOS: its ECN field */
+    const struct tcp_ring *data;   /* payload: len bytes of this ring from data_off */
+    size_t data_off;
+    uint32_t len;
+    /* Options, written in Linux's order: MSS, SACK-permitted, timestamps,
+     * window scale, SACK blocks. */
+    bool has_mss;
+    uint16_t mss;
+    bool sack_permitted;
+    bool has_ts;
+    uint32_t ts_val, ts_ecr;
+    bool has_wscale;
+    uint8_t wscale;
+    uint8_t nsack;
+    uint32_t sack[TCP_MAX_SACK_BLOCKS][2];
+};
+/* Writes o's options, NOP- and EOL-padded to whole words, into p (at least
+ * TCP_OPT_SPACE bytes; NULL only counts them). Returns their length. */
+size_t tcp_options_write(const struct tcp_out *o, uint8_t *p);
+
 /* Sequence space taken by a segment: payload plus one for each of SYN, FIN. */
 static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *s)
 {

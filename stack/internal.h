@@ -297,11 +297,15 @@ size_t sock_count(const struct ustack *st);
 void sock_fini(struct ustack *st);
 /* Marks that the socket layer's state changed (waiters must be woken). */
 void sock_wakeup(struct ustack *st);
-/* ARP gave up on a packet sent by the socket that owns pb (if still open). */
+/* A packet that a socket sent could not leave (ARP gave up, no buffer): the
+ * error goes to that socket (found by pb's owner tag), if it is still open.
+ * Layers below the sockets report errors only through this call; the socket
+ * layer's sock_set_error() is the one that records them. */
 void sock_report_error(struct ustack *st, const struct pbuf *pb, int err);
 
-/* Pseudo-random numbers for ports, IP ids and (later) ISN keys. Seeded from
- * cfg.random_seed, so a simulated run is reproducible. */
+/* Pseudo-random numbers for ports, IP ids, ISN keys and timestamp offsets
+ * (ustack_rand64 on the stack's state). Seeded from cfg.random_seed, so a
+ * simulated run is reproducible. */
 uint64_t ustack_random(struct ustack *st);
 
 /* Event trace (trace.c): fill an event, then emit it. Callers test

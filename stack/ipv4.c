@@ -1,7 +1,7 @@
 /*
  * IPv4 (RFC 791, RFC 1122 3.2/3.3): ipv4_input() validates the header, keeps
  * what is addressed to us, sends fragments to reassembly and dispatches to
- * ICMP, UDP and raw sockets (TCP joins here). ipv4_output() builds the header,
+ * ICMP, UDP, TCP and raw sockets. ipv4_output() builds the header,
  * routes (connected subnet or default gateway), fragments to the MTU and
  * hands the packet to ARP. Options are accepted and ignored; there is no
  * forwarding.

@@ -308,7 +308,8 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb)
         return -ENOMEM;
     if (!tcb->ooo && tcb->ts->cfg->ooo_max_ranges) {
         /* Small at first; tcp_ooo_insert() grows it up to ooo_max_ranges. */
-        unsigned cap = tcb->ts->cfg->ooo_max_ranges < 16 ? tcb->ts->cfg->ooo_max_ranges : 16;
+        unsigned cap = tcb->ts->cfg->ooo_max_ranges < TCP_OOO_INITIAL_RANGES ? tcb->ts->cfg->ooo_max_ranges
+                                                                             : TCP_OOO_INITIAL_RANGES;
         tcb->ooo = calloc(cap, sizeof *tcb->ooo);
         if (!tcb->ooo)
             return -ENOMEM;

@@ -26,11 +26,14 @@ uint32_t tcp_flight_size(const struct tcb *tcb)
     return tcb->snd_max - tcb->snd_una;
 }
 
+/* RFC 6928's byte bound on an initial window of 10 segments. */
+#define TCP_IW10_BYTES 14600u
+
 /* RFC 6928: IW = min(10 * SMSS, max(2 * SMSS, 14600)) (for 10 segments). */
 uint32_t tcp_initial_window(const struct tcb *tcb)
 {
     uint32_t segs = tcb->ts->cfg->initial_window_segs ? tcb->ts->cfg->initial_window_segs : 1;
-    uint32_t cap = 2u * tcb->mss > 14600u ? 2u * tcb->mss : 14600u;
+    uint32_t cap = 2u * tcb->mss > TCP_IW10_BYTES ? 2u * tcb->mss : TCP_IW10_BYTES;
     if (segs <= 4) /* RFC 3390 for a smaller configured IW */
         return segs * tcb->mss;
     return segs * tcb->mss < cap ? segs * tcb->mss : cap;

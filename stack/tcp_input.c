@@ -184,7 +184,7 @@ static void tcp_answer_unacceptable(struct tcb *tcb, const struct tcp_seg *seg)
 static void tcp_rcv_rtt_sample(struct tcb *tcb, uint32_t ts_ecr)
 {
     uint32_t ms = tcp_ts_now(tcb) - ts_ecr;
-    if (ms >= 3600u * 1000u)
+    if (ms >= TCP_TS_RTT_MAX_MS)
         return;
     ustack_time_t r = USTACK_MS(ms ? ms : 1);
     if (!tcb->rcv_rtt_us || r < tcb->rcv_rtt_us)
@@ -352,7 +352,7 @@ static void tcp_rcv_data(struct tcb *tcb, uint32_t seq, const uint8_t *data, uin
         tcb->tflags |= TF_ACKNOW; /* a gap (partly) filled: ACK at once (RFC 5681 4.2) */
     } else {
         /* Delayed ACK (RFC 1122 4.2.3.2): at least every second full-sized
-         * segment, otherwise within cfg.delack_us. */
+         * segment, otherwise within tcp.delack_us. */
         tcb->delack_bytes += len;
         if (tcb->delack_bytes >= 2u * tcb->rcv_mss)
             tcb->tflags |= TF_ACKNOW;
@@ -1009,7 +1009,7 @@ void tcp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h
          * new ISS starts above anything the old connection sent. */
         struct tcb *l = tcp_listen_lookup(ts, seg.daddr, seg.dport);
         if (l) {
-            uint32_t iss = tcb->snd_max + 65535u + 2u;
+            uint32_t iss = tcb->snd_max + TCP_MAX_WINDOW + 2u;
             TCOUNT(ts, tcp_timewait_reopen);
             tcp_drop(tcb, 0);
             tcp_input_listen(l, &seg, true, iss);

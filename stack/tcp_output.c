@@ -95,7 +95,7 @@ static bool txq_room(struct tcb *tcb)
         return true;
     if (q->cap >= TCP_TXQ_MAX)
         return false;
-    unsigned ncap = q->cap ? q->cap * 2 : 64;
+    unsigned ncap = q->cap ? q->cap * 2 : TCP_TXQ_INITIAL;
     struct tcp_txseg *n = malloc(ncap * sizeof *n);
     if (!n)
         return false;
@@ -499,8 +499,8 @@ void tcp_output(struct tcb *tcb)
     tcb->tflags &= ~TF_PERSIST;
     while (data_ok) {
         uint32_t cw = tcp_send_cwnd(tcb);
-        uint32_t inflight = tcp_inflight(tcb);
-        uint32_t room = cw > inflight ? cw - inflight : 0;
+        uint32_t used = tcp_cwnd_used(tcb);
+        uint32_t room = cw > used ? cw - used : 0;
         /* RFC 6675 NextSeg rule 1 (and RTO recovery): what is marked lost
          * goes first, oldest first, as the window allows. */
         int lost = tcp_next_lost(tcb);
@@ -525,7 +525,7 @@ void tcp_output(struct tcb *tcb)
         /* Rule 2: new data, within the peer's window. */
         uint32_t data_end = tcp_fin_seq(tcb);
         uint32_t avail = SEQ_LT(tcb->snd_nxt, data_end) ? data_end - tcb->snd_nxt : 0;
-        uint32_t flight = tcb->snd_nxt - tcb->snd_una;
+        uint32_t flight = tcp_flight_size(tcb);
         uint32_t rwnd_room = tcb->snd_wnd > flight ? tcb->snd_wnd - flight : 0;
         uint32_t usable = min32(rwnd_room, room);
         uint32_t len = min32(min32(avail, usable), tcb->mss);

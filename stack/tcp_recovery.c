@@ -38,22 +38,22 @@ static uint32_t max32(uint32_t a, uint32_t b) { return a > b ? a : b; }
 
 uint32_t tcp_pipe(const struct tcb *tcb)
 {
-    uint32_t flight = tcb->snd_max - tcb->snd_una;
+    uint32_t flight = tcp_flight_size(tcb);
     uint32_t left = tcb->sacked_out + tcb->lost_out;
     return (flight > left ? flight - left : 0) + tcb->retrans_out;
 }
 
 static bool tcp_in_recovery(const struct tcb *tcb) { return tcb->tflags & (TF_IN_RECOVERY | TF_LOSS); }
 
-uint32_t tcp_inflight(const struct tcb *tcb)
+uint32_t tcp_cwnd_used(const struct tcb *tcb)
 {
     /* NewReno's fast recovery counts FlightSize against its inflated
      * window (RFC 6582); SACK recovery and RTO recovery count pipe. */
     if ((tcb->tflags & TF_IN_RECOVERY) && !tcp_sack_on(tcb))
-        return tcb->snd_max - tcb->snd_una;
+        return tcp_flight_size(tcb);
     if (tcp_in_recovery(tcb) || (tcp_sack_on(tcb) && tcb->lost_out))
         return tcp_pipe(tcb);
-    return tcb->snd_max - tcb->snd_una;
+    return tcp_flight_size(tcb);
 }
 
 uint32_t tcp_send_cwnd(const struct tcb *tcb)
@@ -372,7 +372,7 @@ ustack_time_t tcp_sack_cum_ack(struct tcb *tcb, const struct tcp_seg *seg)
     if (!sample_taken && (tcb->tflags & TF_TS_OK) && seg && seg->has_ts && seg->ts_ecr && newest_tsval_set &&
         SEQ_GEQ(seg->ts_ecr, newest_tsval)) {
         uint32_t ms = tcp_ts_now(tcb) - seg->ts_ecr;
-        if (ms < 3600u * 1000u) {
+        if (ms < TCP_TS_RTT_MAX_MS) {
             rto_rtt = USTACK_MS(ms ? ms : 1) - (ms ? 0 : 999); /* under 1 ms: say 1 us */
             TCOUNT(tcb->ts, tcp_rtt_ts_samples);
         }
@@ -409,7 +409,7 @@ static void sack_process(struct tcb *tcb, const struct tcp_seg *seg, uint64_t *d
              * bytes old: over too. */
             tcb->rack_reordering_seen = true;
             if (SEQ_GEQ(tcb->snd_una, tcb->rack_dsack_round) || SEQ_GT(tcb->rack_dsack_round, tcb->snd_max)) {
-                if (tcb->rack_reo_wnd_mult < 64)
+                if (tcb->rack_reo_wnd_mult < TCP_RACK_REO_MULT_MAX)
                     tcb->rack_reo_wnd_mult++;
                 tcb->rack_dsack_round = tcb->snd_max;
             }
@@ -823,7 +823,7 @@ void tcp_tlp_fire(struct tcb *tcb)
     uint64_t before = ts->st->counters[CNT_tcp_tx_data_segs];
     if (SEQ_LT(tcb->snd_nxt, data_end) && SEQ_LT(tcb->snd_nxt, tcb->snd_una + tcb->snd_wnd)) {
         uint32_t saved = tcb->cwnd;
-        tcb->cwnd = tcp_inflight(tcb) + tcb->mss; /* exactly one segment */
+        tcb->cwnd = tcp_cwnd_used(tcb) + tcb->mss; /* exactly one segment */
         tcb->tflags |= TF_PERSIST;                /* past Nagle and SWS avoidance */
         tcp_output(tcb);
         tcb->cwnd = saved;

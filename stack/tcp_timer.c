@@ -11,32 +11,34 @@
  *             retransmission queue, oldest first, as the window allows
  *             (snd_nxt does not move back; congestion control restarts from
  *             one segment, RFC 5681 3.1), the RTO doubles (exponential
- *             backoff, bounded by cfg.rto_max_us), and after cfg.syn_retries (SYN),
- *             cfg.synack_retries (SYN-ACK of a listener's child) or
- *             cfg.data_retries consecutive expirations the connection is
+ *             backoff, bounded by tcp.rto_max_us), and after tcp.syn_retries (SYN),
+ *             tcp.synack_retries (SYN-ACK of a listener's child) or
+ *             tcp.data_retries consecutive expirations the connection is
  *             dropped with ETIMEDOUT (or the last ICMP soft error).
  *  t_persist  Persist (RFC 9293 3.8.6.1). Runs when data or a FIN waits but
  *             nothing is in flight, so no ACK will come to open the window.
  *             On a zero window it sends a probe (an old sequence number, which
  *             the peer must answer with its window) with exponential backoff;
- *             after cfg.persist_max_probes probes without the window opening
+ *             after tcp.persist_max_probes probes without the window opening
  *             the connection times out. On a small non-zero window it is the
  *             SWS-avoidance override: one segment is sent regardless.
  *  t_delack   Delayed ACK (RFC 1122 4.2.3.2, RFC 5681 4.2). Armed when
  *             in-order data arrives and no ACK is sent at once; fires after
- *             cfg.delack_us and sends the ACK. Any segment we send carries the
+ *             tcp.delack_us and sends the ACK. Any segment we send carries the
  *             ACK and cancels it.
  *  t_keep     Keepalive (RFC 1122 4.2.3.6), only with SO_KEEPALIVE. After
  *             keepidle without hearing from the peer, a probe every keepintvl;
  *             after keepcnt unanswered probes: ETIMEDOUT.
  *  t_2msl     TIME-WAIT (RFC 9293 3.6): 2 * MSL, then the TCB is deleted. It
  *             doubles as the FIN-WAIT-2 limit for connections the user has
- *             closed (cfg.fin_wait2_us, as Linux's tcp_fin_timeout), so an
+ *             closed (tcp.fin_wait2_us, as Linux's tcp_fin_timeout), so an
  *             orphan whose peer never closes cannot live forever.
  *  t_rack     RACK reordering timer (RFC 8985 6.3), in tcp_recovery.c:
  *             armed when a segment sent before one the peer delivered is not
  *             yet overdue; on expiry what is now overdue is marked lost and
  *             recovery may start.
+ *
+ * tcp.NAME is the field of ustack_config.tcp that sets a value.
  */
 #include <errno.h>
 #include <stddef.h>

@@ -30,6 +30,15 @@
 
 /* RFC 7323 5.5: a TS.Recent older than 24 days is no longer valid. */
 #define TCP_PAWS_IDLE_US USTACK_SEC(24ull * 24 * 3600)
+/* An RTT read from an echoed timestamp above this is a stale or forged
+ * echo, not a round trip: no sample. */
+#define TCP_TS_RTT_MAX_MS (3600u * 1000u)
+/* RACK's reordering window grows by min_RTT / 4 per D-SACK round, up to
+ * this many times (RFC 8985 6.2 leaves the bound to the implementation). */
+#define TCP_RACK_REO_MULT_MAX 64
+/* Out-of-order ranges a connection starts with room for; the table grows
+ * up to tcp.ooo_max_ranges. */
+#define TCP_OOO_INITIAL_RANGES 16
 
 /* A segment parsed once (RFC 9293 3.1) into host order; the state machine
  * works on this and never on raw bytes. */
@@ -144,8 +153,8 @@ struct tcp_ooo_range {
 
 /* The retransmission queue: one record per segment sent and not yet
  * acknowledged, oldest first, in a ring of records. The bytes themselves stay
- * in the send ring. Per-segment flags are where SACK scoreboarding (RFC 6675)
- * and RACK (RFC 8985) will mark segments. */
+ * in the send ring. It is the SACK scoreboard (RFC 6675): the per-segment
+ * flags say what SACK, RACK (RFC 8985) and the RTO found out. */
 #define TCP_TXSEG_RETRANS 0x01 /* the last transmission was a retransmission, still in flight (counted in retrans_out) */
 #define TCP_TXSEG_SACKED 0x02  /* the receiver holds it (RFC 2018) */
 #define TCP_TXSEG_LOST 0x04    /* deemed lost (RFC 6675 IsLost, RACK, RTO): to be retransmitted */
@@ -164,6 +173,7 @@ struct tcp_txq {
     unsigned cap, head, len;
     unsigned hint;           /* no retransmission candidate before this index */
 };
+#define TCP_TXQ_INITIAL 64 /* records at first; the ring doubles as needed */
 #define TCP_TXQ_MAX 16384 /* records; when full, no new data is sent until ACKs free some */
 
 /* ------------------------------------------------- congestion control */
@@ -200,7 +210,8 @@ extern const struct tcp_cc_ops tcp_cc_cubic;
 const struct tcp_cc_ops *tcp_cc_find(const char *name);
 /* RFC 6928 initial window for this connection's MSS. */
 uint32_t tcp_initial_window(const struct tcb *tcb);
-/* Bytes in flight as RFC 5681 defines FlightSize. */
+/* The bytes in flight: sent and not acknowledged, SND.MAX - SND.UNA (RFC
+ * 5681's FlightSize; "inflight" in ustack_conn_info, "flight" in the trace). */
 uint32_t tcp_flight_size(const struct tcb *tcb);
 
 /* -------------------------------------------------------------------- TCB */
@@ -523,7 +534,8 @@ static inline struct tcp_txseg *tcp_txq_at(const struct tcp_txq *q, unsigned i)
 {
     return &q->segs[(q->head + i) % q->cap];
 }
-/* Records bytes: [seq, end) less what the FIN takes. */
+/* Sequence space of a record, [seq, end): its bytes, and one more if it
+ * carries the FIN. */
 static inline uint32_t tcp_txseg_len(const struct tcp_txseg *s) { return s->end - s->seq; }
 /* Retransmits record i now (a whole record is at most one MSS). */
 void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why);
@@ -539,7 +551,8 @@ static inline uint32_t tcp_ts_now(const struct tcb *tcb)
 /* Whether this connection uses the mechanism (negotiated and switched on). */
 static inline bool tcp_sack_on(const struct tcb *tcb) { return tcb->tflags & TF_SACK_OK; }
 static inline bool tcp_feature(const struct tcb *tcb, unsigned f) { return tcb->opt.features & f; }
-/* Bytes in flight as RFC 6675 counts them. */
+/* RFC 6675's pipe: the bytes in flight less those SACKed or deemed lost,
+ * plus the retransmissions still out. */
 uint32_t tcp_pipe(const struct tcb *tcb);
 /* The cumulative ACK moved tcb->snd_una and the txq has not yet been
  * trimmed: trims it, keeps the scoreboard, and returns the sample RFC 6298
@@ -561,8 +574,9 @@ void tcp_rexmt_schedule(struct tcb *tcb);
 int tcp_next_lost(struct tcb *tcb);
 /* Congestion window the output may fill now (cwnd, with limited transmit). */
 uint32_t tcp_send_cwnd(const struct tcb *tcb);
-/* Bytes currently counted against cwnd: FlightSize, or pipe in recovery. */
-uint32_t tcp_inflight(const struct tcb *tcb);
+/* Bytes counted against cwnd now: the bytes in flight (tcp_flight_size,
+ * RFC 5681's FlightSize), or RFC 6675's pipe in SACK or RTO recovery. */
+uint32_t tcp_cwnd_used(const struct tcb *tcb);
 /* The SACK blocks to send (D-SACK first, then by recency), at most max. */
 unsigned tcp_sack_blocks(struct tcb *tcb, uint32_t blocks[][2], unsigned max);
 void tcp_rack_timer_fired(struct tcb *tcb);

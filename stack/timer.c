@@ -1,7 +1,7 @@
 /*
  * Timers: a binary min-heap of the armed timers, keyed by expiry. Every timer
- * in the stack (ARP retry and aging, reassembly timeout, and later TCP's
- * retransmission, persist, keepalive, delayed-ACK and TIME-WAIT timers) is a
+ * in the stack (ARP retry and aging, reassembly timeout, TCP's
+ * retransmission, persist, keepalive, delayed-ACK, RACK and TIME-WAIT timers) is a
  * `struct timer` embedded in its object; ustack_poll() runs the due ones and
  * ustack_next_deadline() reads the top of the heap.
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# What the event trace costs (issue 4, acceptance 5): the throughput of a bulk
+# What the event trace costs: the throughput of a bulk
 # TCP transfer from ustackd (curl downloads /bytes/N over the TAP) without
 # --trace ("off") and with --trace to a file on tmpfs ("on"), alternating, RUNS
 # runs each, in a network namespace of its own. Prints one line per run, a

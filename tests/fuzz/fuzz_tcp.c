@@ -1,5 +1,5 @@
 /*
- * libFuzzer target for TCP input (issue 3, acceptance 11): reaches
+ * libFuzzer target for TCP input: reaches
  * tcp_input() in every state of RFC 9293 with segments the fuzzer chooses,
  * all with correct IPv4 and TCP checksums so that they get past the parsers.
  *

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Linux pings the stack: small, MTU-sized and fragmented echo requests, and a
-# flood (acceptance 1 of the foundation issue).
+# flood; every reply must come back with the request's payload.
 . "$(dirname "$0")/lib.sh"
 
 ns_up

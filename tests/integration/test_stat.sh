@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Live stats (issue 4, acceptance 4): ustack-stat against a running ustackd.
+# Live stats: ustack-stat against a running ustackd, checked against Linux's ss.
 # 20 connections at once (10 `nc` to the discard service, each sending 1000
 # bytes, and 10 rate-limited curl downloads) are all listed as ESTABLISHED
 # with the remote ports Linux's `ss` shows, with plausible values (an idle

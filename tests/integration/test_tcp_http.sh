@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# TCP: Linux's HTTP clients against ustackd's HTTP server (issue 3, acceptance
-# 1, 2 and 5). curl fetches the index (same bytes as the file) and
-# /bytes/104857600 (100 MiB; its sha256 is computed here from the chargen
-# pattern); `curl -T` uploads 100 MiB (Content-Length) and 10 MiB (chunked)
-# to /upload, which answers with the right count and sha256; 50 curl
+# TCP: Linux's HTTP clients against ustackd's HTTP server. curl fetches the
+# index (same bytes as the file) and /bytes/104857600 (100 MiB; its sha256 is
+# computed here from the chargen pattern); `curl -T` uploads 100 MiB
+# (Content-Length) and 10 MiB (chunked) to /upload, which answers with the right count and sha256; 50 curl
 # processes in parallel make 200 requests, all 200 with the right bodies;
 # `ab -k -n 5000 -c 50` completes 5000 keep-alive requests with none failed,
 # and `ab -n 1000 -c 50` 1000 requests on as many connections (the stack

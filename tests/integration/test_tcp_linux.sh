@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# TCP: ustack's clients against Linux's servers and Linux's netcat (issue 3,
-# acceptance 3 and 4). ustack-get fetches a page and 100 MiB from
-# `python3 -m http.server` (sha256-equal; a 404 exits 22). ustack-nc and
+# TCP: ustack's clients against Linux's servers and Linux's netcat. ustack-get
+# fetches a page and 100 MiB from `python3 -m http.server` (sha256-equal; a 404 exits 22). ustack-nc and
 # OpenBSD nc move 50 MiB each way (sha256-equal). Half-close, both ways:
 # ustack-nc sends 1 MiB and its FIN while Linux's nc keeps sending 50 MiB,
 # all of which still arrives (the stack in FIN-WAIT-2 receives); Linux's nc

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP under loss and reordering on both sides at once (issue 3, acceptance 6).
+# TCP under loss and reordering on both sides at once; every byte arrives intact.
 # The kernel drops 3% of the frames towards each TAP (tools/netns.sh impair:
 # nftables, as this kernel may have no netem), and the stacks' own fault
 # injectors drop 3%, reorder 10%, duplicate 2%, corrupt 0.5% and delay 5 ms

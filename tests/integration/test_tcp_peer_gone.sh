@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP: the peer goes away mid-transfer (issue 3, acceptance 7).
+# TCP: the peer goes away mid-transfer; the error reaches the application.
 #  - Linux's receiver (nc -l) is killed -9 while ustack-bulk sends: the kernel
 #    answers with an RST and ustack-bulk reports "Connection reset by peer"
 #    (ECONNRESET) at once. Again with a receiver that stopped reading first

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP options and SACK-driven recovery against Linux (issue acceptance 3).
+# TCP options and SACK-driven recovery against Linux, read from the captures.
 #
 #   1. Negotiation, both ways, read from the captures with tshark:
 #      a. Linux's curl -> ustackd (8 MiB download): SYN and SYN,ACK both carry

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# TCP zero window and persist probes (issue 3, acceptance 8), both ways at once.
+# TCP zero window and persist probes, both ways at once.
 #  - The stack reads slowly behind a Linux sender: ustack-bulk on tap1, with a
 #    4 KiB receive buffer, reads nothing for 2 s, then drains 1 KiB every
 #    100 ms, while Linux's nc sends 24 KiB. Its window closes

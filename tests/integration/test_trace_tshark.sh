@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The event trace against a real tool (issue 4, acceptance 2): with kernel-side
+# The event trace against a real tool: with kernel-side
 # loss, the number of "retransmit" events in ustackd's --trace equals its
 # tcp_retransmit_segs counter (printed at exit) and equals what tshark finds in
 # its --pcap for ustack's side (ip.src == 10.0.0.2). Segment by segment, not

@@ -1,5 +1,5 @@
 /*
- * TCP simulation test (issue 3, acceptance 10): two ustack instances on the
+ * TCP simulation test: two ustack instances on the
  * simulator's in-memory Ethernet segment (ustack_sim), each behind its own
  * seeded fault injector, move 10 MiB through the socket API in non-blocking
  * mode (no runtime: the program is the application of both stacks and drives

@@ -103,7 +103,7 @@ for s in "${scenarios[@]}"; do
     tally "$WORK/check.out"
 done
 
-# Acceptance 1 (issue 4) on its own: lossy-5pct, a fixed seed, twice.
+# Replays: lossy-5pct with a fixed seed twice gives the same run, another seed another.
 if [[ " ${scenarios[*]} " == *" lossy-5pct "* ]]; then
     d=$WORK/lossy-5pct
     check "lossy-5pct: another seed gives another run" \

@@ -11,9 +11,11 @@
  * until the stack's loop thread changes the socket's state. Without a runtime
  * (simulator, unit tests) all calls behave as non-blocking.
  *
- * Supported now: SOCK_DGRAM (UDP) and SOCK_RAW (any IP protocol, as on Linux:
- * receives a copy of each matching datagram including its IP header; sends
- * with the stack building the header, or the caller's own with IP_HDRINCL).
+ * Socket types: SOCK_STREAM (TCP: connect, listen and accept, with the
+ * options below), SOCK_DGRAM (UDP) and SOCK_RAW (any IP protocol, as on
+ * Linux: receives a copy of each matching datagram including its IP header;
+ * sends with the stack building the header, or the caller's own with
+ * IP_HDRINCL).
  */
 #ifndef USTACK_SOCKET_H
 #define USTACK_SOCKET_H

@@ -131,7 +131,7 @@ struct ustack_config {
 void ustack_config_default(struct ustack_config *cfg);
 
 /* TCP mechanisms that can be switched on and off, for the whole stack
- * (ustack_config.tcp_features) or per socket (USTACK_TCP_FEATURES), so that
+ * (ustack_config.tcp.features) or per socket (USTACK_TCP_FEATURES), so that
  * runs can be compared with and without each. docs/tcp.md explains them. */
 #define USTACK_TCPF_WSCALE 0x0001     /* RFC 7323 2: window scaling */
 #define USTACK_TCPF_TIMESTAMPS 0x0002 /* RFC 7323 3-5: timestamps, RTT from every ACK, PAWS */

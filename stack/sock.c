@@ -695,7 +695,6 @@ int us_accept(struct ustack *st, int fd, struct sockaddr *addr, socklen_t *len, 
 ssize_t us_sendto(struct ustack *st, int fd, const void *buf, size_t len, int flags, const struct sockaddr *to,
                   socklen_t tolen)
 {
-    (void)flags;
     uint32_t dst;
     uint16_t dport;
     API_SOCK(st, fd, s);

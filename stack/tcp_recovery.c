@@ -621,28 +621,22 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
     }
 
     /* Loss marking. */
-    unsigned marked = 0;
     if (tcp_sack_on(tcb)) {
         if (tcp_feature(tcb, USTACK_TCPF_RACK)) {
-            marked = rack_detect_loss(tcb);
+            rack_detect_loss(tcb);
         } else {
-            marked = sack_mark_lost(tcb);
+            sack_mark_lost(tcb);
             if (tcb->dupacks >= ts->cfg->dupthresh && !tcp_in_recovery(tcb) && tcb->txq.len &&
-                sb_mark_lost(tcb, 0, "dupthresh")) {
+                sb_mark_lost(tcb, 0, "dupthresh"))
                 TCOUNT(ts, tcp_dupack_marked_lost); /* RFC 6675 5 (a): DupAcks >= DupThresh */
-                marked++;
-            }
         }
     } else if (!tcp_in_recovery(tcb) && tcb->dupacks == ts->cfg->dupthresh && SEQ_GT(tcb->snd_una, tcb->recover) &&
                tcb->txq.len) {
         /* RFC 6582 3.2 step 2: three duplicates, and the ACK covers more
          * than `recover` (so not a leftover of the last episode). */
-        if (sb_mark_lost(tcb, 0, "dupthresh")) {
+        if (sb_mark_lost(tcb, 0, "dupthresh"))
             TCOUNT(ts, tcp_dupack_marked_lost);
-            marked++;
-        }
     }
-    (void)marked;
 
     if (!tcp_in_recovery(tcb)) {
         if (tcb->lost_out) {

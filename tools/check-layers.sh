@@ -173,6 +173,26 @@ normalize() { # PATH -> $REPLY
     REPLY="/${out[*]}"
 }
 
+# The -MM rules of many files at once (one compiler run instead of one per
+# file), by source: BATCH[file] is the text after the rule's colon. A batch
+# that fails (a file does not preprocess) is left empty, and deps_of() asks
+# file by file, which names the culprit.
+declare -A BATCH=()
+batch_deps() { # CPPFLAGS... -- FILES...
+    local flags=() out rule src
+    while [ "$1" != -- ]; do flags+=("$1"); shift; done
+    shift
+    [ $# -gt 0 ] || return 0
+    out=$("$CC" -MM -std=gnu11 -D_GNU_SOURCE "${flags[@]}" "$@" 2>/dev/null) || return 0
+    out=${out//\\$'\n'/ }
+    while IFS= read -r rule; do
+        [ -n "$rule" ] || continue
+        rule=${rule#*:}
+        read -r src _ <<<"$rule"
+        BATCH[$src]=$rule
+    done <<<"$out"
+}
+
 # Sets DEPS to the headers FILE depends on, normalized (-MM leaves out system
 # headers); fails with the compiler's messages in DEPS if FILE does not
 # preprocess.
@@ -181,6 +201,14 @@ deps_of() { # FILE CPPFLAGS...
     local file=$1 out words w
     shift
     DEPS=()
+    if [ -n "${BATCH[$file]:-}" ]; then
+        read -ra words <<<"${BATCH[$file]}"
+        for w in "${words[@]:1}"; do
+            normalize "$w"
+            DEPS+=("$REPLY")
+        done
+        return 0
+    fi
     if ! out=$("$CC" -MM -std=gnu11 -D_GNU_SOURCE "$@" "$file" 2>&1); then
         DEPS=("$out")
         return 1
@@ -241,7 +269,13 @@ check_headers() {
     normalize "$APPS"
     APPS_R=$REPLY
 
-    while IFS= read -r file; do
+    local sources=() programs=()
+    mapfile -t sources < <(find "$SRC" -name '*.c' -type f | LC_ALL=C sort)
+    for file in "$APPS"/*.c; do [ -f "$file" ] && programs+=("$file"); done
+    batch_deps -I"$SRC/include" -I"$SRC" -- "${sources[@]}"
+    batch_deps -I"$SRC/include" -I"$SRC" -I"$APPS" -- "${programs[@]}"
+
+    for file in "${sources[@]}"; do
         rel=${file#"$SRC"/}
         case $rel in
         link/*) layer='link' ;;
@@ -249,9 +283,9 @@ check_headers() {
         *) layer='protocol' ;;
         esac
         check_headers_of "$file" "$layer" "$rel" -I"$SRC/include" -I"$SRC"
-    done < <(find "$SRC" -name '*.c' -type f | LC_ALL=C sort)
+    done
 
-    for file in "$APPS"/*.c; do
+    for file in "${programs[@]}"; do
         [ -f "$file" ] || continue
         check_headers_of "$file" program "${file#"$APPS"/}" -I"$SRC/include" -I"$SRC" -I"$APPS"
     done

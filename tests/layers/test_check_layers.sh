@@ -6,6 +6,8 @@
 # outside stack/tcp*.c that includes tcp_var.h (directly or through a header)
 # fails, while stack/tcp_planted.c may; a link adapter or a program that
 # includes stack/internal.h fails; so does a source that does not preprocess.
+# Last, the other check the build makes: a TCP test with a misspelled
+# counter name does not compile.
 # The planted files live in copies (objects, stack/, apps/) in a temporary
 # directory; nothing in the tree is touched. No root, no network. Ends with
 # "integration: N passed, N failed".
@@ -186,6 +188,22 @@ copy_sources "$T"
 echo '#include "no_such_header.h"' >"$T/stack/planted_cpp.c"
 expect_fail "a source that does not preprocess fails" planted_cpp.c "does not preprocess" \
     --src "$T/stack" --apps "$T/apps" --obj "$CLEAN"
+
+# ------------------------------------------------------------ counter names in tests
+
+# The TCP fixture's CNT(name) is checked by the compiler: a counter that does
+# not exist cannot make an assertion pass by reading as 0.
+cnt_compiles() { # NAME: 0 if a TCP test using CNT(NAME) compiles
+    printf '#include "tcp_fixture.h"\nunsigned long long f(void) { return CNT(%s); }\n' "$1" >"$WORK/cnt.c"
+    "$CC" -std=gnu11 -D_GNU_SOURCE -Istack/include -Istack -Itests/unit $(pkg-config --cflags check 2>/dev/null) \
+        -fsyntax-only "$WORK/cnt.c" >"$WORK/out" 2>&1
+}
+if cnt_compiles tcp_rx_dup_ack; then ok "CNT(tcp_rx_dup_ack) compiles"; else not_ok "CNT(tcp_rx_dup_ack) compiles"; fi
+if ! cnt_compiles tcp_rx_dup_akc && grep -q 'CNT_tcp_rx_dup_akc' "$WORK/out"; then
+    ok "a misspelled counter, CNT(tcp_rx_dup_akc), does not compile"
+else
+    not_ok "a misspelled counter, CNT(tcp_rx_dup_akc), does not compile"
+fi
 
 echo "integration: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

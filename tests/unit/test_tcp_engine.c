@@ -742,6 +742,43 @@ START_TEST(orphan_in_fin_wait_2_is_reset_after_timeout)
 }
 END_TEST
 
+/* Tunables that only the engine's own config reached before are set through
+ * ustack_config.tcp: the initial window and the FIN-WAIT-2 limit. */
+START_TEST(initial_window_and_fin_wait2_limit_come_from_the_config)
+{
+    struct ustack_tcp_config c;
+    tcp_config_default(&c);
+    c.initial_window_segs = 4;
+    c.fin_wait2_us = USTACK_SEC(5);
+    fx_restart(&c);
+    uint32_t iss;
+    struct tcb *tcb = open_active(&iss, PEER_ISN, 0);
+    ck_assert_uint_eq(tcb->cwnd, 4u * 1460);
+    static uint8_t d[10 * 1460];
+    fx_fill(d, sizeof d, 3);
+    ck_assert_int_eq(tcp_write(tcb, d, sizeof d), (ssize_t)sizeof d);
+    for (uint32_t i = 0; i < 4; i++)
+        EXPECT(TCP_ACK, iss + 1 + i * 1460, PEER_ISN + 1, 1460);
+    EXPECT_NONE(); /* four segments: the window is full */
+    fx_advance(USTACK_MS(10));
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + 4 * 1460, .flags = TCP_ACK);
+    for (uint32_t i = 4; i < 10; i++) /* slow start: the window is now 8 segments */
+        EXPECT(TCP_ACK | (i == 9 ? TCP_PSH : 0), iss + 1 + i * 1460, PEER_ISN + 1, 1460);
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 1 + sizeof d, .flags = TCP_ACK);
+    fx_drain();
+    tcp_close(tcb);
+    EXPECT(TCP_ACK | TCP_FIN, ANY, PEER_ISN + 1, 0);
+    INJECT(.seq = PEER_ISN + 1, .ack = iss + 2 + sizeof d, .flags = TCP_ACK);
+    fx_advance(USTACK_SEC(5) - 1);
+    EXPECT_NONE();
+    ck_assert_uint_eq(tcp_tcb_count(T.ts), 1);
+    fx_advance(1);
+    EXPECT(TCP_RST | TCP_ACK, iss + 2 + sizeof d, PEER_ISN + 1, 0);
+    ck_assert_uint_eq(tcp_tcb_count(T.ts), 0);
+    ck_assert_uint_eq(CNT(tcp_fin_wait2_timeout), 1);
+}
+END_TEST
+
 START_TEST(time_wait_is_reopened_by_a_syn_with_higher_sequence)
 {
     struct tcb *l;
@@ -1649,6 +1686,7 @@ Suite *suite_tcp_engine(void)
     tcase_add_test(tc, simultaneous_close_goes_through_closing);
     tcase_add_test(tc, close_with_unread_data_sends_rst);
     tcase_add_test(tc, orphan_in_fin_wait_2_is_reset_after_timeout);
+    tcase_add_test(tc, initial_window_and_fin_wait2_limit_come_from_the_config);
     tcase_add_test(tc, time_wait_is_reopened_by_a_syn_with_higher_sequence);
     tcase_add_test(tc, rst_with_exact_sequence_resets);
     tcase_add_test(tc, in_window_rst_gets_challenge_ack);

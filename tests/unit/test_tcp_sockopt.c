@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <ustack/sim.h>
 #include <ustack/stat.h>
@@ -274,17 +275,69 @@ START_TEST(each_buffer_is_fixed_on_its_own)
 }
 END_TEST
 
+/* A new stream socket's options are the stack's defaults
+ * (ustack_config.tcp), and getsockopt says so before anything is set. */
+START_TEST(socket_options_default_to_the_config)
+{
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.tcp.nodelay = true;
+    cfg.tcp.keepalive = true;
+    cfg.tcp.keepidle_us = USTACK_SEC(600);
+    cfg.tcp.keepintvl_us = USTACK_SEC(20);
+    cfg.tcp.keepcnt = 4;
+    cfg.tcp.sndbuf = 100000;
+    cfg.tcp.rcvbuf = 1000; /* below the smallest: raised to 2048 */
+    cfg.tcp.features = USTACK_TCPF_DEFAULT & ~(unsigned)USTACK_TCPF_SACK;
+    snprintf(cfg.tcp.congestion, sizeof cfg.tcp.congestion, "reno");
+    struct h *t = h_new_cfg(&cfg, 0);
+    ck_assert_str_eq(ustack_get_config(t->st)->tcp.congestion, "newreno");
+    ck_assert_uint_eq(ustack_get_config(t->st)->tcp.rcvbuf, 2048);
+    int s = us_socket(t->st, AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(s, 0);
+    ck_assert_int_eq(get_int(t->st, s, TCP_NODELAY), 1);
+    ck_assert_int_eq(get_int(t->st, s, TCP_KEEPIDLE), 600);
+    ck_assert_int_eq(get_int(t->st, s, TCP_KEEPINTVL), 20);
+    ck_assert_int_eq(get_int(t->st, s, TCP_KEEPCNT), 4);
+    ck_assert_int_eq(get_int(t->st, s, USTACK_TCP_FEATURES), (int)cfg.tcp.features);
+    int v = 0;
+    socklen_t l = sizeof v;
+    ck_assert_int_eq(us_getsockopt(t->st, s, SOL_SOCKET, SO_KEEPALIVE, &v, &l), 0);
+    ck_assert_int_eq(v, 1);
+    ck_assert_int_eq(us_getsockopt(t->st, s, SOL_SOCKET, SO_SNDBUF, &v, &l), 0);
+    ck_assert_int_eq(v, 100000);
+    ck_assert_int_eq(us_getsockopt(t->st, s, SOL_SOCKET, SO_RCVBUF, &v, &l), 0);
+    ck_assert_int_eq(v, 2048);
+    char name[16];
+    l = sizeof name;
+    ck_assert_int_eq(us_getsockopt(t->st, s, IPPROTO_TCP, TCP_CONGESTION, name, &l), 0);
+    ck_assert_str_eq(name, "newreno");
+    ck_assert_int_eq(us_close(t->st, s), 0);
+    /* An unknown algorithm is refused with the config. */
+    snprintf(cfg.tcp.congestion, sizeof cfg.tcp.congestion, "vegas");
+    struct ustack_link *a, *b;
+    ck_assert_int_eq(ustack_link_mem_pair(&a, &b), 0);
+    ck_assert_ptr_null(ustack_create(&cfg, a));
+    ck_assert_int_eq(errno, EINVAL);
+    ustack_link_close(a);
+    ustack_link_close(b);
+    h_done(t);
+}
+END_TEST
+
 Suite *suite_tcp_sockopt(void)
 {
     Suite *s = suite_create("tcp_sockopt");
     TCase *tc = tcase_create("tcp_sockopt");
     tcase_add_checked_fixture(tc, NULL, cleanup);
+    h_tcase(tc);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, tcp_congestion_names_an_algorithm);
     tcase_add_test(tc, features_parse_names_and_signs);
     tcase_add_test(tc, features_switch_sack_per_socket);
     tcase_add_test(tc, receive_buffer_grows_unless_fixed);
     tcase_add_test(tc, each_buffer_is_fixed_on_its_own);
+    tcase_add_test(tc, socket_options_default_to_the_config);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <ustack/sim.h>
 #include <ustack/stat.h>
+#include <ustack/trace.h>
 #include "harness.h"
 #include "tcp_fixture.h"
 
@@ -325,6 +327,74 @@ START_TEST(socket_options_default_to_the_config)
 }
 END_TEST
 
+/* Events of the trace with all == 0, by connection. */
+struct debug_trace {
+    unsigned n;
+    struct {
+        char name[16], from[16], to[16], flags[16];
+        uint16_t lport;
+    } ev[32];
+};
+
+static void on_debug_trace(void *ctx, const struct ustack_trace_event *ev)
+{
+    struct debug_trace *d = ctx;
+    if (d->n == sizeof d->ev / sizeof d->ev[0])
+        return;
+    snprintf(d->ev[d->n].name, sizeof d->ev[d->n].name, "%s", ev->name);
+    d->ev[d->n].lport = ev->lport;
+    for (unsigned i = 0; i < ev->nstrs; i++) {
+        if (!strcmp(ev->strs[i].key, "from"))
+            snprintf(d->ev[d->n].from, sizeof d->ev[d->n].from, "%s", ev->strs[i].value);
+        if (!strcmp(ev->strs[i].key, "to"))
+            snprintf(d->ev[d->n].to, sizeof d->ev[d->n].to, "%s", ev->strs[i].value);
+        if (!strcmp(ev->strs[i].key, "flags"))
+            snprintf(d->ev[d->n].flags, sizeof d->ev[d->n].flags, "%s", ev->strs[i].value);
+    }
+    d->n++;
+}
+
+/* SO_DEBUG picks the connections a trace with all == 0 follows; set before
+ * connect(), it goes to the engine with the other options, so the SYN and
+ * the state change that open the connection are traced too. */
+START_TEST(so_debug_traces_its_connection_from_the_syn)
+{
+    struct h *t = h_new();
+    struct debug_trace d = {0};
+    ustack_set_trace(t->st, on_debug_trace, &d, 0);
+    int on = 1;
+    int a = us_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    int b = us_socket(t->st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_eq(us_setsockopt(t->st, a, SOL_SOCKET, SO_DEBUG, &on, sizeof on), 0);
+    int v = 0;
+    socklen_t l = sizeof v;
+    ck_assert_int_eq(us_getsockopt(t->st, a, SOL_SOCKET, SO_DEBUG, &v, &l), 0);
+    ck_assert_int_eq(v, 1);
+    struct sockaddr_in to = sin_of(PEER_IP, 80);
+    ck_assert_int_eq(us_connect(t->st, a, (struct sockaddr *)&to, sizeof to), -1);
+    ck_assert_int_eq(errno, EINPROGRESS);
+    to = sin_of(PEER_IP, 81);
+    ck_assert_int_eq(us_connect(t->st, b, (struct sockaddr *)&to, sizeof to), -1);
+    ck_assert_int_eq(errno, EINPROGRESS);
+    struct pkt *p = malloc(sizeof *p);
+    h_expect_ip(t, p, IPPROTO_TCP);
+    h_expect_ip(t, p, IPPROTO_TCP);
+    free(p);
+    uint16_t pa = h_local_port(t, a);
+    ck_assert_uint_ge(d.n, 2);
+    ck_assert_str_eq(d.ev[0].name, "state");
+    ck_assert_str_eq(d.ev[0].from, "CLOSED");
+    ck_assert_str_eq(d.ev[0].to, "SYN-SENT");
+    ck_assert_str_eq(d.ev[1].name, "seg_out");
+    ck_assert_str_eq(d.ev[1].flags, "S"); /* the SYN */
+    for (unsigned i = 0; i < d.n; i++)
+        ck_assert_uint_eq(d.ev[i].lport, pa); /* nothing of b's connection */
+    ck_assert_int_eq(us_close(t->st, a), 0);
+    ck_assert_int_eq(us_close(t->st, b), 0);
+    h_done(t);
+}
+END_TEST
+
 Suite *suite_tcp_sockopt(void)
 {
     Suite *s = suite_create("tcp_sockopt");
@@ -338,6 +408,7 @@ Suite *suite_tcp_sockopt(void)
     tcase_add_test(tc, receive_buffer_grows_unless_fixed);
     tcase_add_test(tc, each_buffer_is_fixed_on_its_own);
     tcase_add_test(tc, socket_options_default_to_the_config);
+    tcase_add_test(tc, so_debug_traces_its_connection_from_the_syn);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -27,29 +27,22 @@ void fx_config(struct ustack_config *cfg)
     cfg->random_seed = 42;
 }
 
-void fx_drain(void)
-{
-    uint8_t buf[USTACK_FRAME_MAX];
-    while (ustack_link_recv(T.lb, T.now, buf, sizeof buf) > 0)
-        ;
-}
+void fx_drain(void) { h_drain(T.h); }
 
+/* The harness's stack and wire (harness.h), started at FX_T0 with the
+ * peer's MAC learnt. */
 static void fx_start(const struct ustack_config *cfg)
 {
     memset(&T, 0, sizeof T);
-    ck_assert_int_eq(ustack_link_mem_pair(&T.la, &T.lb), 0);
+    T.h = h_new_cfg(cfg, H_NO_START);
+    T.st = T.h->st;
+    T.ts = T.st->tcp;
+    T.lb = T.h->wire;
     T.us = cfg->addr;
     T.peer = ip4(10, 0, 0, 1);
-    T.st = ustack_create(cfg, T.la);
-    ck_assert_ptr_nonnull(T.st);
-    T.ts = T.st->tcp;
-    T.now = FX_T0;
+    T.now = T.h->now = FX_T0;
     ustack_poll(T.st, T.now);
-    /* The peer's MAC, from an ARP request of its own. */
-    uint8_t arp[ARP_LEN], f[ETH_MIN_FRAME] = {0};
-    forge_arp(arp, ARP_OP_REQUEST, FX_PEER_MAC, T.peer, ZERO_MAC, T.us);
-    forge_eth(f, BCAST_MAC, FX_PEER_MAC, ETH_TYPE_ARP, arp, sizeof arp);
-    ustack_input(T.st, f, sizeof f);
+    h_learn(T.h, T.peer, FX_PEER_MAC);
     fx_drain();
     static const uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
     tcp_set_isn_key(T.ts, key);
@@ -183,11 +176,11 @@ void fx_sim_release(struct ustack_sim *sim, struct ustack *const *stacks, unsign
     }
 }
 
+/* The harness's own checks (sockets, ARP queues, reassembly), then the
+ * stack freed. */
 static void fx_free(void)
 {
-    ustack_destroy(T.st);
-    ustack_link_close(T.la);
-    ustack_link_close(T.lb);
+    h_done(T.h);
     memset(&T, 0, sizeof T);
 }
 

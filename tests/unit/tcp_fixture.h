@@ -1,7 +1,8 @@
 /*
  * The fixture every TCP suite shares: one stack, configured through its own
- * ustack_config.tcp and driven through its own TCP engine, on one end of an
- * in-memory link; the test plays the peer on the other end. Segments are
+ * ustack_config.tcp and driven through its own TCP engine, on one end of the
+ * unit harness's in-memory link (harness.h); the test plays the peer on the
+ * other end. Segments are
  * forged here (header, options, checksum) and injected as whole Ethernet
  * frames, so Ethernet and IPv4 input run before TCP sees them; what the
  * stack sends is taken off the wire and parsed strictly. The clock is the
@@ -40,9 +41,12 @@
 #define ZERO_WND 0x10000u /* segspec.wnd: advertise a zero window (0 means 65535) */
 #define ANY (1ull << 32)  /* EXPECT's seq: any sequence number */
 
+struct h;
+
 struct tcp_fixture {
+    struct h *h;                 /* the harness's stack and wire (harness.h) */
     struct ustack *st;
-    struct ustack_link *la, *lb; /* the stack's end, the peer's end */
+    struct ustack_link *lb;      /* the peer's end of the link */
     struct tcp_stack *ts;        /* st->tcp */
     ustack_time_t now;
     uint32_t us, peer;           /* network order */

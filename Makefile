@@ -5,6 +5,8 @@
 #                   integration
 #   make unit       Check unit and simulation tests
 #   make sim        TCP simulation: 10 MiB over lossy links, 1000 seeds (SIM_SEEDS; SEED=N replays one)
+#   make soak       a million connections opened and closed with loss, in virtual time: nothing
+#                   may leak (SOAK_CONNS; soak-ci: 50 000, in make test)
 #   make sim-matrix goodput by loss x RTT x reordering x TCP configuration against
 #                   tests/sim/matrix.snapshot (sim-matrix-short: the CI form; UPDATE=1 or
 #                   sim-matrix-update rewrites the snapshots; docs/sim-matrix.md)
@@ -56,7 +58,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real check-layers check-layers-test
+.PHONY: all lib apps test unit sim soak soak-ci sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real check-layers check-layers-test
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -101,6 +103,20 @@ $(SIM_BIN): tests/sim/sim_tcp.c $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ tests/sim/sim_tcp.c $(LIB_A) $(LDLIBS)
 
+SOAK_BIN := $(BUILD)/sim/sim_soak
+$(SOAK_BIN): tests/sim/sim_soak.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ tests/sim/sim_soak.c $(LIB_A) $(LDLIBS)
+
+# Connection churn in virtual time (tests/sim/sim_soak.c): SOAK_CONNS
+# connections with loss, then every stack must be clean and the resident
+# memory back to its start. soak-ci is the short form in make test.
+SOAK_CONNS ?= 1000000
+soak: $(SOAK_BIN)
+	$(SOAK_BIN) --conns $(SOAK_CONNS) -v
+soak-ci: $(SOAK_BIN)
+	$(SOAK_BIN) --conns 50000
+
 sim: $(SIM_BIN)
 ifdef SEED
 	$(SIM_BIN) --seed $(SEED) $(SIM_ARGS)
@@ -135,12 +151,14 @@ sim-matrix-update: $(SIM_MATRIX_BIN)
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
 asan:
 	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDLIBS="-lpthread -lm -fsanitize=address,undefined" build/asan/tests/unit build/asan/sim/sim_tcp
+	  LDLIBS="-lpthread -lm -fsanitize=address,undefined" build/asan/tests/unit build/asan/sim/sim_tcp \
+	  build/asan/sim/sim_soak
 ifdef SEED
 	$(ASAN_ENV) build/asan/sim/sim_tcp --seed $(SEED) $(SIM_ARGS)
 else
 	$(ASAN_ENV) CK_FORK=no build/asan/tests/unit
 	$(ASAN_ENV) build/asan/sim/sim_tcp --seeds $(ASAN_SIM_SEEDS) --jobs $(SIM_JOBS) $(SIM_ARGS)
+	$(ASAN_ENV) build/asan/sim/sim_soak --conns 5000
 endif
 
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_input
@@ -234,6 +252,7 @@ test: deps
 	$(MAKE) --no-print-directory check-layers-test
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory sim
+	$(MAKE) --no-print-directory soak-ci
 	$(MAKE) --no-print-directory sim-matrix-short
 	$(MAKE) --no-print-directory study-test
 	$(MAKE) --no-print-directory asan

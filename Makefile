@@ -158,7 +158,7 @@ ifdef SEED
 else
 	$(ASAN_ENV) CK_FORK=no build/asan/tests/unit
 	$(ASAN_ENV) build/asan/sim/sim_tcp --seeds $(ASAN_SIM_SEEDS) --jobs $(SIM_JOBS) $(SIM_ARGS)
-	$(ASAN_ENV) build/asan/sim/sim_soak --conns 5000
+	$(ASAN_ENV) build/asan/sim/sim_soak --conns 2000
 endif
 
 FUZZ_BIN := $(BUILD)/fuzz/fuzz_input

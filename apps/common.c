@@ -36,6 +36,7 @@ const char app_net_usage[] =
     "  --tcp-sndbuf BYTES --tcp-rcvbuf BYTES (initial sizes; autotuning grows them\n"
     "  up to --tcp-sndbuf-max BYTES --tcp-rcvbuf-max BYTES, default 4 MiB)\n"
     "  --tcp-ooo-ranges N --tcp-syn-backlog N --tcp-max-backlog N\n"
+    "  --tcp-syncookies 0|1|2  SYN cookies: never, when a SYN queue is full (default), always\n"
     "  --tcp-nodelay 0|1 --tcp-keepalive 0|1 --tcp-keepidle-ms N --tcp-keepintvl-ms N\n"
     "  --tcp-keepcnt N      defaults of the socket options of the same names\n"
     "  --tcp-cc NAME        congestion control: cubic (default), newreno\n"
@@ -208,6 +209,12 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
         {"nodelay", NULL, NULL, NULL, &t->nodelay},
         {"keepalive", NULL, NULL, NULL, &t->keepalive},
     };
+    if (strcmp(name, "syncookies") == 0) {
+        if (*i + 1 >= argc)
+            app_usage_error(n->prog, "%s needs a value", a);
+        t->syncookies = (unsigned)parse_num(n, a, argv[++*i], 2);
+        return 1;
+    }
     if (strcmp(name, "cc") == 0 || strcmp(name, "features") == 0) {
         if (*i + 1 >= argc)
             app_usage_error(n->prog, "%s needs a value", a);

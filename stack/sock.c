@@ -945,6 +945,11 @@ int us_setsockopt(struct ustack *st, int fd, int level, int name, const void *va
             o.keepcnt = (unsigned)v;
             break;
         case USTACK_TCP_FEATURES: o.features = (unsigned)v; break;
+        case USTACK_TCP_SYNCOOKIES:
+            if (v < 0 || v > 2)
+                API_RETURN(st, -EINVAL);
+            o.syncookies = (unsigned)v;
+            break;
         default: API_RETURN(st, -ENOPROTOOPT);
         }
     } else if (level == IPPROTO_IP) {
@@ -1026,6 +1031,7 @@ int us_getsockopt(struct ustack *st, int fd, int level, int name, void *val, soc
         case TCP_KEEPCNT: v = (int)o->keepcnt; break;
         case TCP_MAXSEG: v = s->tcb ? (int)tcp_mss(s->tcb) : TCP_DEFAULT_MSS; break;
         case USTACK_TCP_FEATURES: v = (int)o->features; break;
+        case USTACK_TCP_SYNCOOKIES: v = (int)o->syncookies; break;
         case TCP_CONGESTION: {
             const char *n = tcp_cc_name(o->cc);
             size_t nl = strlen(n) + 1;

@@ -30,6 +30,7 @@ void tcp_config_default(struct ustack_tcp_config *c)
     c->ooo_max_ranges = 1024;
     c->syn_backlog = 128;
     c->max_backlog = 4096;
+    c->syncookies = 1;
     c->challenge_ack_per_sec = 1000;
     c->initial_window_segs = 10;
     c->nodelay = false;
@@ -59,6 +60,8 @@ int tcp_config_check(struct ustack_tcp_config *c)
     if (!cc)
         return -EINVAL;
     snprintf(c->congestion, sizeof c->congestion, "%s", cc->name);
+    if (c->syncookies > 2)
+        return -EINVAL;
     if (c->sndbuf < TCP_MIN_BUF)
         c->sndbuf = TCP_MIN_BUF;
     if (c->rcvbuf < TCP_MIN_BUF)
@@ -270,6 +273,12 @@ void tcp_set_next_isn(struct tcp_stack *ts, uint32_t isn)
     ts->isn_next = isn;
 }
 
+uint16_t tcp_adv_mss(const struct tcp_stack *ts)
+{
+    uint16_t mtu = ts->st->cfg.mtu;
+    return mtu > IPV4_HDR_LEN + TCP_HDR_LEN ? (uint16_t)(mtu - (IPV4_HDR_LEN + TCP_HDR_LEN)) : TCP_DEFAULT_MSS;
+}
+
 struct tcb *tcp_tcb_new(struct tcp_stack *ts)
 {
     struct tcb *tcb = calloc(1, sizeof *tcb);
@@ -286,9 +295,8 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     tcb->rcvbuf_max = c->rcvbuf_max > c->rcvbuf ? c->rcvbuf_max : c->rcvbuf;
     tcb->ts_offset = (uint32_t)ustack_random(ts->st);
     tcb->rack_reo_wnd_mult = 1;
-    uint32_t mtu_mss = ts->st->cfg.mtu > IPV4_HDR_LEN + TCP_HDR_LEN ? ts->st->cfg.mtu - (IPV4_HDR_LEN + TCP_HDR_LEN)
-                                                                 : TCP_DEFAULT_MSS;
-    tcb->adv_mss = (uint16_t)mtu_mss;
+    uint16_t mtu_mss = tcp_adv_mss(ts);
+    tcb->adv_mss = mtu_mss;
     tcb->mss = TCP_DEFAULT_MSS < mtu_mss ? TCP_DEFAULT_MSS : (uint16_t)mtu_mss;
     tcb->rcv_mss = tcb->mss;
     tcp_timers_init(tcb);
@@ -806,6 +814,7 @@ void tcp_opts_default(const struct tcp_stack *ts, struct tcp_opts *o)
     o->sndbuf = c->sndbuf;
     o->rcvbuf = c->rcvbuf;
     o->features = c->features;
+    o->syncookies = c->syncookies;
     o->cc = ts->cc;
 }
 

@@ -30,7 +30,8 @@ struct ustack_conn_info;
 void tcp_config_default(struct ustack_tcp_config *cfg);
 /* Checks and normalises the tunables of a new stack: buffers below the
  * smallest are raised to it, an empty congestion name becomes the default.
- * 0, or -EINVAL when the congestion control is unknown. */
+ * 0, or -EINVAL when the congestion control is unknown or syncookies is
+ * above 2. */
 int tcp_config_check(struct ustack_tcp_config *cfg);
 /* A congestion control by name ("cubic", "newreno", "reno"), or NULL. */
 const struct tcp_cc_ops *tcp_cc_find(const char *name);
@@ -66,6 +67,8 @@ struct tcp_opts {
     bool sndbuf_lock, rcvbuf_lock; /* set by the socket: that size, no autotuning; effective
                                     * until the connection has its buffers */
     bool debug;                    /* SO_DEBUG: traced when the stack traces chosen sockets */
+    unsigned syncookies;           /* USTACK_TCP_SYNCOOKIES: a listener's SYN cookies, 0-2
+                                    * as ustack_config.tcp.syncookies */
     unsigned features;             /* USTACK_TCP_FEATURES; the options a SYN negotiates
                                     * change only before it is sent */
     const struct tcp_cc_ops *cc;   /* TCP_CONGESTION: a running connection keeps cwnd and

@@ -513,16 +513,102 @@ static void tcp_input_closed(struct tcp_stack *ts, const struct tcp_seg *seg)
 
 /* ----------------------------------------------------- 3.10.7.2: LISTEN */
 
-static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_iss, uint32_t iss)
+static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg);
+
+/* A child of listener l for the SYN: "Set RCV.NXT to SEG.SEQ+1, IRS is set
+ * to SEG.SEQ ... ISS should be selected", in SYN-RECEIVED, hashed, on l's
+ * SYN queue. Nothing is sent. NULL (counted) on no memory. */
+static struct tcb *tcp_child_new(struct tcb *l, const struct tcp_seg *syn, bool use_iss, uint32_t iss)
 {
     struct tcp_stack *ts = l->ts;
+    struct tcb *c = tcp_tcb_new(ts);
+    if (!c) {
+        TCOUNT(ts, tcp_drop_nomem);
+        return NULL;
+    }
+    c->laddr = syn->daddr;
+    c->lport = syn->dport;
+    c->raddr = syn->saddr;
+    c->rport = syn->sport;
+    c->tflags = TF_LISTEN_CHILD;
+    /* The listener's options are its connections' (as Linux's clone of the
+     * listening socket): nodelay, keepalive, buffers, features, trace. */
+    tcp_opts_take(c, &l->opt);
+    c->irs = syn->seq;
+    c->rcv_nxt = c->rcv_adv = syn->seq + 1;
+    c->iss = use_iss ? iss : tcp_isn(ts, c->laddr, c->lport, c->raddr, c->rport);
+    c->snd_una = c->iss;
+    c->snd_nxt = c->snd_max = c->iss + 1;
+    c->snd_buf_seq = c->iss + 1;
+    c->recover = c->iss;
+    c->snd_wnd = syn->wnd; /* a SYN's window is never scaled */
+    c->max_sndwnd = c->snd_wnd;
+    c->snd_wl1 = syn->seq;
+    c->snd_wl2 = c->iss;
+    c->ts_offset = (uint32_t)ustack_random(ts->st);
+    tcp_set_peer_mss(c, syn);
+    tcp_negotiate(c, syn, true);
+    tcp_set_state(c, TCPS_SYN_RECEIVED);
+    tcp_hash_insert(c);
+    c->parent = l;
+    c->q_next = l->synq;
+    l->synq = c;
+    l->synq_len++;
+    TCOUNT(ts, tcp_passive_opens);
+    return c;
+}
+
+/* An ACK to a listener that returns one of our SYN cookies (RFC 4987 3.6):
+ * the child its SYN would have made is made now from what the cookie
+ * remembers, and the ACK completes its handshake as in SYN-RECEIVED, data
+ * and FIN included. Returns false if the ACK is no such thing (the caller
+ * answers it with an RST); true if it was taken or dropped. */
+static bool tcp_syncookie_ack(struct tcb *l, struct tcp_seg *seg)
+{
+    struct tcp_stack *ts = l->ts;
+    struct tcp_seg syn;
+    uint32_t iss;
+    if (!tcp_syncookie_check(l, seg, &syn, &iss))
+        return false;
+    if (l->acceptq_len >= l->backlog) {
+        /* As Linux: dropped; the peer's next segment (its data, or a
+         * retransmission) brings the cookie again while it is fresh. */
+        TCOUNT(ts, tcp_drop_accept_queue_full);
+        return true;
+    }
+    struct tcb *c = tcp_child_new(l, &syn, true, iss);
+    if (!c)
+        return true;
+    /* What our SYN-ACK said, which nothing kept: the timestamp clock it
+     * ran on, the window it offered, the RCV.NXT it acknowledged. */
+    c->ts_offset = tcp_syncookie_ts_offset(ts, c->laddr, c->lport, c->raddr, c->rport);
+    c->rcv_adv = c->rcv_nxt + tcp_synack_window(c->rcvbuf_cap, c->rcv_wscale);
+    c->last_ack_sent = c->rcv_nxt;
+    if (tcp_traced(c))
+        tcp_trace_event(c, "syncookie_recv", "mss", syn.mss,
+                        "wscale", (c->tflags & TF_WS_OK) ? (int64_t)c->snd_wscale : -1);
+    /* Should the ACK not complete the handshake, the child lives as any
+     * other in SYN-RECEIVED: its SYN-ACK retransmitted, then forgotten. */
+    tcp_rexmt_arm(c);
+    tcp_input_sync(c, seg);
+    return true;
+}
+
+static void tcp_input_listen(struct tcb *l, struct tcp_seg *seg, bool use_iss, uint32_t iss)
+{
+    struct tcp_stack *ts = l->ts;
+    const struct ustack_tcp_config *cfg = ts->cfg;
     /* first check for an RST: ignore it */
     if (seg->flags & TCP_RST) {
         TCOUNT(ts, tcp_drop_listen_rst);
         return;
     }
-    /* second check for an ACK: <SEQ=SEG.ACK><CTL=RST> */
+    /* second check for an ACK: <SEQ=SEG.ACK><CTL=RST>, unless it returns
+     * a SYN cookie this listener sent lately */
     if (seg->flags & TCP_ACK) {
+        if (!(seg->flags & TCP_SYN) && l->opt.syncookies && ts->st->now < l->cookie_until &&
+            tcp_syncookie_ack(l, seg))
+            return;
         TCOUNT(ts, tcp_listen_ack_rst);
         tcp_send_rst(ts, seg->daddr, seg->dport, seg->saddr, seg->sport, seg->ack, 0, false);
         return;
@@ -533,7 +619,12 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
         TCOUNT(ts, tcp_drop_listen_no_syn);
         return;
     }
-    if (l->synq_len >= ts->cfg->syn_backlog || l->synq_len >= l->backlog) {
+    /* No room for a half-open child: a SYN cookie where allowed (never
+     * for a TIME-WAIT reopen, whose ISS must follow the old connection's),
+     * else the SYN is dropped. */
+    bool synq_full = l->synq_len >= cfg->syn_backlog || l->synq_len >= l->backlog;
+    bool cookie = !use_iss && (l->opt.syncookies == 2 || (l->opt.syncookies == 1 && synq_full));
+    if (!cookie && synq_full) {
         TCOUNT(ts, tcp_drop_syn_queue_full);
         return;
     }
@@ -541,43 +632,14 @@ static void tcp_input_listen(struct tcb *l, const struct tcp_seg *seg, bool use_
         TCOUNT(ts, tcp_drop_accept_queue_full);
         return;
     }
-    struct tcb *c = tcp_tcb_new(ts);
-    if (!c) {
-        TCOUNT(ts, tcp_drop_nomem);
+    if (cookie) {
+        tcp_syncookie_send(l, seg);
         return;
     }
-    c->laddr = seg->daddr;
-    c->lport = seg->dport;
-    c->raddr = seg->saddr;
-    c->rport = seg->sport;
-    c->tflags = TF_LISTEN_CHILD;
-    /* The listener's options are its connections' (as Linux's clone of the
-     * listening socket): nodelay, keepalive, buffers, features, trace. */
-    tcp_opts_take(c, &l->opt);
-    /* "Set RCV.NXT to SEG.SEQ+1, IRS is set to SEG.SEQ ... ISS should be
-     * selected and a SYN segment sent of the form
-     * <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>." */
-    c->irs = seg->seq;
-    c->rcv_nxt = c->rcv_adv = seg->seq + 1;
-    c->iss = use_iss ? iss : tcp_isn(ts, c->laddr, c->lport, c->raddr, c->rport);
-    c->snd_una = c->iss;
-    c->snd_nxt = c->snd_max = c->iss + 1;
-    c->snd_buf_seq = c->iss + 1;
-    c->recover = c->iss;
-    c->snd_wnd = seg->wnd; /* a SYN's window is never scaled */
-    c->max_sndwnd = c->snd_wnd;
-    c->snd_wl1 = seg->seq;
-    c->snd_wl2 = c->iss;
-    c->ts_offset = (uint32_t)ustack_random(ts->st);
-    tcp_set_peer_mss(c, seg);
-    tcp_negotiate(c, seg, true);
-    tcp_set_state(c, TCPS_SYN_RECEIVED);
-    tcp_hash_insert(c);
-    c->parent = l;
-    c->q_next = l->synq;
-    l->synq = c;
-    l->synq_len++;
-    TCOUNT(ts, tcp_passive_opens);
+    /* "... and a SYN segment sent of the form <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>." */
+    struct tcb *c = tcp_child_new(l, seg, use_iss, iss);
+    if (!c)
+        return;
     /* Data in a SYN is not kept (no TFO): the peer sends it again once the
      * handshake is complete. */
     c->tflags |= TF_RTT_ACTIVE;

@@ -61,6 +61,11 @@ static uint64_t siphash24(const uint8_t key[16], const uint8_t *m, size_t len)
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
+uint64_t tcp_keyed_hash(const struct tcp_stack *ts, const uint8_t *m, size_t len)
+{
+    return siphash24(ts->isn_key, m, len);
+}
+
 /* RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey),
  * M a timer ticking every 4 microseconds (the stack's time, never the OS
  * clock), F a keyed hash, so ISNs of one 4-tuple increase with time while
@@ -76,7 +81,7 @@ uint32_t tcp_isn(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t 
     wr16(m + 4, lport);
     wraddr(m + 6, raddr);
     wr16(m + 10, rport);
-    return (uint32_t)(ts->st->now / 4) + (uint32_t)siphash24(ts->isn_key, m, sizeof m);
+    return (uint32_t)(ts->st->now / 4) + (uint32_t)tcp_keyed_hash(ts, m, sizeof m);
 }
 
 /* ------------------------------------------------------ retransmission queue */
@@ -207,9 +212,8 @@ size_t tcp_options_write(const struct tcp_out *o, uint8_t *p)
 }
 
 /* Builds the segment o describes (header, options, payload from the send
- * ring, checksum over the pseudo-header) and hands it to IPv4. Returns 0
- * or -errno. */
-static int tcp_xmit(struct tcp_stack *ts, const struct tcp_out *o)
+ * ring, checksum over the pseudo-header) and hands it to IPv4. */
+int tcp_xmit(struct tcp_stack *ts, const struct tcp_out *o)
 {
     struct ustack *st = ts->st;
     uint8_t opts[TCP_OPT_SPACE];
@@ -324,10 +328,23 @@ static void tcp_syn_options(struct tcb *tcb, struct tcp_out *o)
     }
 }
 
-void tcp_choose_rcv_wscale(struct tcb *tcb)
+uint8_t tcp_rcv_wscale_of(const struct tcb *tcb)
 {
     bool grows = tcp_feature(tcb, USTACK_TCPF_AUTOTUNE) && !(tcb->tflags & TF_RCVBUF_LOCK);
-    tcb->rcv_wscale = tcp_wscale_for(grows && tcb->rcvbuf_max > tcb->rcvbuf_cap ? tcb->rcvbuf_max : tcb->rcvbuf_cap);
+    return tcp_wscale_for(grows && tcb->rcvbuf_max > tcb->rcvbuf_cap ? tcb->rcvbuf_max : tcb->rcvbuf_cap);
+}
+
+void tcp_choose_rcv_wscale(struct tcb *tcb) { tcb->rcv_wscale = tcp_rcv_wscale_of(tcb); }
+
+/* What tcp_rcv_window() gives a connection that has received nothing yet,
+ * as its SYN-ACK says it. */
+uint32_t tcp_synack_window(size_t rcvbuf_cap, uint8_t rcv_wscale)
+{
+    size_t space = rcvbuf_cap;
+    if (space > (size_t)TCP_MAX_WINDOW << rcv_wscale)
+        space = (size_t)TCP_MAX_WINDOW << rcv_wscale;
+    space = space >> rcv_wscale << rcv_wscale;
+    return space > TCP_MAX_WINDOW ? TCP_MAX_WINDOW : (uint32_t)space;
 }
 
 int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)

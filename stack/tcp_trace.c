@@ -124,6 +124,25 @@ void tcp_trace_decision(struct tcb *tcb, const char *name, uint32_t a, uint32_t 
     trace_emit(tcb->ts->st, &ev);
 }
 
+void tcp_trace_listen_event(const struct tcb *l, const struct tcp_seg *seg, const char *name, const char *k1,
+                            int64_t v1, const char *k2, int64_t v2)
+{
+    struct ustack *st = l->ts->st;
+    if (!st->trace_fn || !(st->trace_all || l->opt.debug))
+        return;
+    struct ustack_trace_event ev;
+    trace_begin(st, &ev, name);
+    ev.laddr = seg->daddr;
+    ev.lport = seg->dport;
+    ev.raddr = seg->saddr;
+    ev.rport = seg->sport;
+    if (k1)
+        trace_int(&ev, k1, v1);
+    if (k2)
+        trace_int(&ev, k2, v2);
+    trace_emit(st, &ev);
+}
+
 void tcp_trace_drop(struct tcp_stack *ts, const char *reason)
 {
     struct ustack *st = ts->st;

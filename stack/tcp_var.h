@@ -13,8 +13,8 @@
  * the retransmission queue: SACK, RACK-TLP, PRR, NewReno, undo), tcp_timer.c
  * (every timer, RTT estimation), tcp_cc.c (what every congestion control
  * uses), tcp_cc_newreno.c and tcp_cc_cubic.c (congestion control behind
- * struct tcp_cc_ops; CUBIC is the default), tcp_trace.c (trace events),
- * tcp_seq.h (sequence space).
+ * struct tcp_cc_ops; CUBIC is the default), tcp_syncookie.c (SYN cookies,
+ * RFC 4987 3.6), tcp_trace.c (trace events), tcp_seq.h (sequence space).
  */
 #ifndef USTACK_TCP_VAR_H
 #define USTACK_TCP_VAR_H
@@ -362,6 +362,9 @@ struct tcb {
     struct tcb *q_next;            /* link within the parent's queue */
     struct tcb *synq, *acceptq, *acceptq_tail;
     unsigned synq_len, acceptq_len, backlog;
+    /* A listener that sent a SYN cookie checks the ACKs that come to it
+     * for one until then (0: none sent). */
+    ustack_time_t cookie_until;
 
     tcp_event_fn event_fn;
     void *event_arg;
@@ -406,6 +409,10 @@ void tcp_trace_mark_lost(struct tcb *tcb, uint32_t seq, uint32_t len, const char
  * `why` ("rto", "sack", "fast_retransmit", "tlp", "dup_syn"): counted and
  * traced. */
 void tcp_note_retransmit(struct tcb *tcb, uint32_t seq, uint32_t len, const char *why);
+/* An event about a segment to listener l that has no connection (yet):
+ * traced if l is, with the segment's 4-tuple. */
+void tcp_trace_listen_event(const struct tcb *l, const struct tcp_seg *seg, const char *ev, const char *k1,
+                            int64_t v1, const char *k2, int64_t v2);
 /* A segment dropped for `reason` (a counter name) while the engine handles
  * ts->cur_seg: traced with the segment's connection. */
 void tcp_trace_drop(struct tcp_stack *ts, const char *reason);
@@ -464,12 +471,20 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb);
 void tcp_hash_insert(struct tcb *tcb);
 struct tcb *tcp_listen_lookup(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport);
 struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+/* The MSS we announce: the MTU less the IPv4 and TCP headers. */
+uint16_t tcp_adv_mss(const struct tcp_stack *ts);
 /* tcp_input.c: parses and validates a segment; 0, or -1 (counted). */
 int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct ipv4_hdr_info *h,
               struct tcp_seg *seg);
 
 /* tcp_output.c */
 uint32_t tcp_isn(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+/* The keyed hash of RFC 6528's F() (SipHash-2-4 under the stack's
+ * isn_key) over len bytes: for ISNs and SYN cookies. */
+uint64_t tcp_keyed_hash(const struct tcp_stack *ts, const uint8_t *m, size_t len);
+/* Builds and sends a segment no TCB stands behind (an RST, a SYN cookie's
+ * SYN-ACK). Returns 0 or -errno. */
+int tcp_xmit(struct tcp_stack *ts, const struct tcp_out *o);
 /* Sends what the windows allow, and an ACK if one is owed. */
 void tcp_output(struct tcb *tcb);
 void tcp_send_syn(struct tcb *tcb);    /* SYN or SYN-ACK by state, seq = iss */
@@ -487,9 +502,35 @@ void tcp_send_rst_tcb(struct tcb *tcb);
 /* Our window shift, from the largest receive buffer the connection may
  * grow to (a passive open, once the SYN offered scaling). */
 void tcp_choose_rcv_wscale(struct tcb *tcb);
+/* The shift tcp_choose_rcv_wscale() would choose for a connection with
+ * tcb's buffers (a listener's are its children's). */
+uint8_t tcp_rcv_wscale_of(const struct tcb *tcb);
+/* The window a new passive connection offers in its SYN-ACK (never scaled
+ * there): its receive buffer in whole units of its shift, at most 65535. */
+uint32_t tcp_synack_window(size_t rcvbuf_cap, uint8_t rcv_wscale);
 uint32_t tcp_rcv_window(struct tcb *tcb);  /* window to advertise now */
 /* Window update after the application read; sends an ACK if worth it. */
 void tcp_window_update(struct tcb *tcb);
+
+/* SYN cookies (RFC 4987 3.6), tcp_syncookie.c. */
+/* How long a cookie sent now may come back valid: two counter periods. */
+#define TCP_SYNCOOKIE_PERIOD_US USTACK_SEC(64)
+#define TCP_SYNCOOKIE_MAX_AGE 2 /* counter periods, as Linux's MAX_SYNCOOKIE_AGE */
+#define TCP_SYNCOOKIE_VALID_US (TCP_SYNCOOKIE_MAX_AGE * TCP_SYNCOOKIE_PERIOD_US)
+/* Answers the SYN that came to listener l with a SYN-ACK whose ISN is a
+ * cookie; nothing is kept but l->cookie_until. */
+void tcp_syncookie_send(struct tcb *l, const struct tcp_seg *syn);
+/* Whether the ACK to listener l returns a valid, fresh cookie of ours. If
+ * so, *syn is the SYN it answered as far as the cookie remembers it (the
+ * 4-tuple, SEG.SEQ, an MSS from the table, and from the echoed timestamp
+ * window scale, SACK-permitted and ECN), ready for the child to be made
+ * from, and *iss the cookie. Counts tcp_syncookies_recv or
+ * tcp_syncookies_failed. */
+bool tcp_syncookie_check(struct tcb *l, const struct tcp_seg *ack, struct tcp_seg *syn, uint32_t *iss);
+/* A cookie connection's timestamp offset: a keyed hash of its 4-tuple, so
+ * the SYN-ACK and the connection made later agree on it. */
+uint32_t tcp_syncookie_ts_offset(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                                 uint16_t rport);
 
 /* tcp_timer.c */
 void tcp_timers_init(struct tcb *tcb);

@@ -225,12 +225,19 @@ END_TEST
 
 START_TEST(syn_queue_is_bounded)
 {
+    /* Without SYN cookies (test_tcp_syncookie.c has them): SYNs beyond the
+     * queue are dropped. */
+    struct ustack_tcp_config c;
+    tcp_config_default(&c);
+    c.syncookies = 0;
+    fx_restart(&c);
     int err;
     struct tcb *l = tcp_listen(T.ts, 0, LPORT, 2, NULL, &err);
     for (uint16_t i = 0; i < 4; i++)
         INJECT(.sport = (uint16_t)(1000 + i), .seq = 100, .flags = TCP_SYN);
     ck_assert_uint_eq(l->synq_len, 2);
     ck_assert_uint_eq(CNT(tcp_drop_syn_queue_full), 2);
+    ck_assert_uint_eq(CNT(tcp_syncookies_sent), 0);
     tcp_close(l);
     ck_assert_uint_eq(tcp_tcb_count(T.ts), 0);
 }

@@ -37,6 +37,10 @@ extern "C" {
  * both take effect for a connection opened after they are set (the SYN
  * negotiates the options) and carry over from a listener to its children. */
 #define USTACK_TCP_FEATURES 0x7501
+/* Also at level IPPROTO_TCP, an int: a listener's SYN cookies, as
+ * ustack_config.tcp.syncookies (0 never, 1 when its SYN queue is full, 2
+ * always); other values are EINVAL. */
+#define USTACK_TCP_SYNCOOKIES 0x7502
 
 /* type may carry SOCK_NONBLOCK. */
 int us_socket(struct ustack *st, int domain, int type, int protocol);

@@ -65,6 +65,10 @@ struct ustack_tcp_config {
     unsigned syn_backlog;           /* half-open (SYN-RECEIVED) children per
                                      * listener [128] */
     unsigned max_backlog;           /* cap on listen()'s backlog [4096] */
+    unsigned syncookies;            /* SYN cookies (RFC 4987 3.6): 0 never, 1 when a
+                                     * listener's SYN queue is full, 2 for every SYN
+                                     * [1, as Linux]; per socket:
+                                     * USTACK_TCP_SYNCOOKIES */
     /* Congestion control and loss detection */
     unsigned initial_window_segs;   /* RFC 6928 initial window, segments; 0 is 1 [10] */
     unsigned dupthresh;             /* duplicate ACKs (or SACKed segments above a

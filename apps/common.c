@@ -37,6 +37,8 @@ const char app_net_usage[] =
     "  up to --tcp-sndbuf-max BYTES --tcp-rcvbuf-max BYTES, default 4 MiB)\n"
     "  --tcp-ooo-ranges N --tcp-syn-backlog N --tcp-max-backlog N\n"
     "  --tcp-syncookies 0|1|2  SYN cookies: never, when a SYN queue is full (default), always\n"
+    "  --tcp-abort-on-overflow 0|1  RST a handshake the full accept queue cannot take\n"
+    "  --tcp-max-half-open N --tcp-max-connections N  per stack (default 1024, 16384)\n"
     "  --tcp-nodelay 0|1 --tcp-keepalive 0|1 --tcp-keepidle-ms N --tcp-keepintvl-ms N\n"
     "  --tcp-keepcnt N      defaults of the socket options of the same names\n"
     "  --tcp-cc NAME        congestion control: cubic (default), newreno\n"
@@ -201,6 +203,8 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
         {"ooo-ranges", NULL, &t->ooo_max_ranges, NULL, NULL},
         {"syn-backlog", NULL, &t->syn_backlog, NULL, NULL},
         {"max-backlog", NULL, &t->max_backlog, NULL, NULL},
+        {"max-half-open", NULL, &t->max_half_open, NULL, NULL},
+        {"max-connections", NULL, &t->max_connections, NULL, NULL},
         {"keepcnt", NULL, &t->keepcnt, NULL, NULL},
         {"sndbuf", NULL, NULL, &t->sndbuf, NULL},
         {"rcvbuf", NULL, NULL, &t->rcvbuf, NULL},
@@ -208,6 +212,7 @@ static int tcp_option(struct app_net *n, int argc, char **argv, int *i)
         {"sndbuf-max", NULL, NULL, &t->sndbuf_max, NULL},
         {"nodelay", NULL, NULL, NULL, &t->nodelay},
         {"keepalive", NULL, NULL, NULL, &t->keepalive},
+        {"abort-on-overflow", NULL, NULL, NULL, &t->abort_on_overflow},
     };
     if (strcmp(name, "syncookies") == 0) {
         if (*i + 1 >= argc)

@@ -45,7 +45,9 @@
     X(tcp_newreno_partial_acks) X(tcp_limited_transmit) X(tcp_tlp_probes) X(tcp_tlp_new_data)            \
     X(tcp_tlp_recoveries) X(tcp_spurious_rto) X(tcp_spurious_fast_rexmit) X(tcp_ecn_ce_rx) X(tcp_ecn_reductions) X(tcp_undo_dsack) X(tcp_sack_reneging)                     \
     X(tcp_rcvbuf_grown) X(tcp_sndbuf_grown) X(tcp_rtt_ts_samples) X(tcp_drop_bad_sack)   \
-    X(tcp_syncookies_sent) X(tcp_syncookies_recv) X(tcp_syncookies_failed)
+    X(tcp_syncookies_sent) X(tcp_syncookies_recv) X(tcp_syncookies_failed)            \
+    X(tcp_abort_on_overflow) X(tcp_drop_max_half_open) X(tcp_drop_max_connections)    \
+    X(tcp_connect_max_connections)
 
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \

@@ -31,6 +31,9 @@ void tcp_config_default(struct ustack_tcp_config *c)
     c->syn_backlog = 128;
     c->max_backlog = 4096;
     c->syncookies = 1;
+    c->abort_on_overflow = false;
+    c->max_half_open = 1024;
+    c->max_connections = 16384;
     c->challenge_ack_per_sec = 1000;
     c->initial_window_segs = 10;
     c->nodelay = false;
@@ -60,7 +63,7 @@ int tcp_config_check(struct ustack_tcp_config *c)
     if (!cc)
         return -EINVAL;
     snprintf(c->congestion, sizeof c->congestion, "%s", cc->name);
-    if (c->syncookies > 2)
+    if (c->syncookies > 2 || c->max_half_open == 0 || c->max_connections == 0)
         return -EINVAL;
     if (c->sndbuf < TCP_MIN_BUF)
         c->sndbuf = TCP_MIN_BUF;
@@ -387,6 +390,7 @@ static void tcp_unqueue_child(struct tcb *child)
         if (*pp == child) {
             *pp = child->q_next;
             l->synq_len--;
+            child->ts->nhalf_open--;
             goto done;
         }
     }
@@ -441,8 +445,14 @@ static void tcb_free(struct tcb *tcb)
 
 void tcp_set_state(struct tcb *tcb, enum tcp_state s)
 {
-    if (tcb->state != s)
-        TCP_TRACE(tcb, "state", tcb->state, s);
+    if (tcb->state == s)
+        return;
+    TCP_TRACE(tcb, "state", tcb->state, s);
+    /* Listeners are counted apart: tcp.max_connections is about the rest. */
+    if (tcb->state == TCPS_LISTEN)
+        tcb->ts->nlisten--;
+    if (s == TCPS_LISTEN)
+        tcb->ts->nlisten++;
     tcb->state = s;
 }
 
@@ -541,6 +551,14 @@ struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport
         }
     } else if (tcp_lookup(ts, laddr, lport, raddr, rport)) {
         *err = -EADDRINUSE;
+        return NULL;
+    }
+    if (tcp_conn_count(ts) >= ts->cfg->max_connections) {
+        /* No room for another connection: ENOBUFS, the errno of a
+         * resource the stack is short of (Linux gives it when it cannot
+         * allocate one). The connections there are carry on. */
+        TCOUNT(ts, tcp_connect_max_connections);
+        *err = -ENOBUFS;
         return NULL;
     }
     struct tcb *tcb = tcp_tcb_new(ts);

@@ -30,8 +30,8 @@ struct ustack_conn_info;
 void tcp_config_default(struct ustack_tcp_config *cfg);
 /* Checks and normalises the tunables of a new stack: buffers below the
  * smallest are raised to it, an empty congestion name becomes the default.
- * 0, or -EINVAL when the congestion control is unknown or syncookies is
- * above 2. */
+ * 0, or -EINVAL when the congestion control is unknown, syncookies is
+ * above 2, or max_half_open or max_connections is 0. */
 int tcp_config_check(struct ustack_tcp_config *cfg);
 /* A congestion control by name ("cubic", "newreno", "reno"), or NULL. */
 const struct tcp_cc_ops *tcp_cc_find(const char *name);
@@ -99,7 +99,8 @@ void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg);
 /* Active open (connect): sends the SYN with the options o (NULL: the
  * defaults). laddr 0 is the stack's address; lport 0 a random ephemeral
  * port free for this 4-tuple. Returns the TCB, held by the caller, or NULL
- * with *err (may be NULL) -EADDRINUSE, -ENOMEM, -EADDRNOTAVAIL, -EINVAL. */
+ * with *err (may be NULL) -EADDRINUSE, -ENOMEM, -EADDRNOTAVAIL, -EINVAL, or
+ * -ENOBUFS when tcp.max_connections TCBs (listeners aside) are alive. */
 struct tcb *tcp_open_active(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
                             const struct tcp_opts *o, int *err);
 /* Passive open (listen) on laddr (0: any) and lport; backlog is capped by

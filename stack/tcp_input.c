@@ -554,6 +554,7 @@ static struct tcb *tcp_child_new(struct tcb *l, const struct tcp_seg *syn, bool 
     c->q_next = l->synq;
     l->synq = c;
     l->synq_len++;
+    ts->nhalf_open++;
     TCOUNT(ts, tcp_passive_opens);
     return c;
 }
@@ -571,9 +572,14 @@ static bool tcp_syncookie_ack(struct tcb *l, struct tcp_seg *seg)
     if (!tcp_syncookie_check(l, seg, &syn, &iss))
         return false;
     if (l->acceptq_len >= l->backlog) {
-        /* As Linux: dropped; the peer's next segment (its data, or a
-         * retransmission) brings the cookie again while it is fresh. */
+        /* As Linux: dropped, whatever tcp.abort_on_overflow says; the
+         * peer's next segment (its data, or a retransmission) brings the
+         * cookie again while it is fresh. */
         TCOUNT(ts, tcp_drop_accept_queue_full);
+        return true;
+    }
+    if (tcp_conn_count(ts) >= ts->cfg->max_connections) {
+        TCOUNT(ts, tcp_drop_max_connections);
         return true;
     }
     struct tcb *c = tcp_child_new(l, &syn, true, iss);
@@ -623,13 +629,22 @@ static void tcp_input_listen(struct tcb *l, struct tcp_seg *seg, bool use_iss, u
      * for a TIME-WAIT reopen, whose ISS must follow the old connection's),
      * else the SYN is dropped. */
     bool synq_full = l->synq_len >= cfg->syn_backlog || l->synq_len >= l->backlog;
-    bool cookie = !use_iss && (l->opt.syncookies == 2 || (l->opt.syncookies == 1 && synq_full));
+    bool half_open_full = ts->nhalf_open >= cfg->max_half_open;
+    bool cookie = !use_iss && (l->opt.syncookies == 2 || (l->opt.syncookies == 1 && (synq_full || half_open_full)));
     if (!cookie && synq_full) {
         TCOUNT(ts, tcp_drop_syn_queue_full);
         return;
     }
+    if (!cookie && half_open_full) {
+        TCOUNT(ts, tcp_drop_max_half_open);
+        return;
+    }
     if (l->acceptq_len >= l->backlog) {
         TCOUNT(ts, tcp_drop_accept_queue_full);
+        return;
+    }
+    if (tcp_conn_count(ts) >= cfg->max_connections) {
+        TCOUNT(ts, tcp_drop_max_connections);
         return;
     }
     if (cookie) {
@@ -977,8 +992,15 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
         struct tcb *l = tcb->parent;
         if (l && l->acceptq_len >= l->backlog) {
             /* No room to hand it over: ignore the ACK, as Linux; our SYN-ACK
-             * retransmission will prompt another one. */
+             * retransmission will prompt another one. With
+             * tcp.abort_on_overflow the peer is told at once instead
+             * (<SEQ=SEG.ACK><CTL=RST>) and the child forgotten. */
             TCOUNT(ts, tcp_drop_accept_queue_full);
+            if (ts->cfg->abort_on_overflow) {
+                TCOUNT(ts, tcp_abort_on_overflow);
+                tcp_send_rst(ts, tcb->laddr, tcb->lport, tcb->raddr, tcb->rport, seg->ack, 0, false);
+                tcp_drop(tcb, 0);
+            }
             return;
         }
         if (tcp_tcb_alloc_buffers(tcb) < 0) {
@@ -998,6 +1020,7 @@ static void tcp_input_sync(struct tcb *tcb, struct tcp_seg *seg)
                 if (*pp == tcb) {
                     *pp = tcb->q_next;
                     l->synq_len--;
+                    ts->nhalf_open--;
                     break;
                 }
             }

@@ -432,6 +432,8 @@ struct tcp_stack {
     struct tcb *listen_hash[TCP_LISTEN_BUCKETS]; /* by local port */
     struct tcb *all;               /* every TCB */
     size_t ntcbs;
+    size_t nlisten;                /* of those, listeners (the rest count against tcp.max_connections) */
+    size_t nhalf_open;             /* children in SYN queues, all listeners (tcp.max_half_open) */
     uint8_t isn_key[16];           /* RFC 6528 secret */
     bool isn_override;             /* tests: the next ISN is isn_next */
     uint32_t isn_next;
@@ -471,6 +473,8 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb);
 void tcp_hash_insert(struct tcb *tcb);
 struct tcb *tcp_listen_lookup(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport);
 struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport);
+/* New TCBs other than listeners, against tcp.max_connections. */
+static inline size_t tcp_conn_count(const struct tcp_stack *ts) { return ts->ntcbs - ts->nlisten; }
 /* The MSS we announce: the MTU less the IPv4 and TCP headers. */
 uint16_t tcp_adv_mss(const struct tcp_stack *ts);
 /* tcp_input.c: parses and validates a segment; 0, or -1 (counted). */

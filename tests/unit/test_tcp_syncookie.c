@@ -1,10 +1,13 @@
 /*
- * SYN cookies (RFC 4987 3.6), scripted with the TCP fixture
- * (tcp_fixture.h): a full SYN queue answered with a cookie and no TCB, the ACK that returns it making the connection (the
+ * SYN cookies (RFC 4987 3.6) and the engine's resource limits, scripted
+ * with the TCP fixture (tcp_fixture.h): a full SYN queue answered with a
+ * cookie and no TCB, the ACK that returns it making the connection (the
  * options the timestamp carried, the MSS rounded down to the table, data on
  * the ACK delivered), forged, misdirected and stale cookies counted and
- * reset, tcp.syncookies 0, 1 and 2 and the per-socket switch, and the
- * accept queue overflowing. Every test ends with the fixture's leak check.
+ * reset, tcp.syncookies 0, 1 and 2 and the per-socket switch, the accept
+ * queue overflowing (dropped, or reset with tcp.abort_on_overflow), and
+ * tcp.max_half_open and tcp.max_connections biting while a connection
+ * already open carries on. Every test ends with the fixture's leak check.
  */
 #include <check.h>
 #include <errno.h>
@@ -363,8 +366,17 @@ START_TEST(the_config_refuses_bad_values)
     struct ustack_tcp_config c;
     tcp_config_default(&c);
     ck_assert_uint_eq(c.syncookies, 1);
+    ck_assert(!c.abort_on_overflow);
+    ck_assert_uint_eq(c.max_half_open, 1024);
+    ck_assert_uint_eq(c.max_connections, 16384);
     ck_assert_int_eq(tcp_config_check(&c), 0);
     c.syncookies = 3;
+    ck_assert_int_eq(tcp_config_check(&c), -EINVAL);
+    tcp_config_default(&c);
+    c.max_half_open = 0;
+    ck_assert_int_eq(tcp_config_check(&c), -EINVAL);
+    tcp_config_default(&c);
+    c.max_connections = 0;
     ck_assert_int_eq(tcp_config_check(&c), -EINVAL);
 }
 END_TEST
@@ -442,9 +454,30 @@ START_TEST(a_full_accept_queue_ignores_the_final_ack)
     INJECT(.sport = 1002, .seq = 101, .ack = o.seq + 1, .flags = TCP_ACK);
     EXPECT_NONE();
     ck_assert_uint_eq(CNT(tcp_drop_accept_queue_full), 1);
+    ck_assert_uint_eq(CNT(tcp_abort_on_overflow), 0);
     ck_assert_uint_eq(l->synq_len, 1); /* the child waits, and its SYN-ACK comes again */
     fx_run_for(USTACK_SEC(1));
     EXPECT(TCP_SYN | TCP_ACK, o.seq, 101, 0);
+    tcp_close(l);
+    fx_drain();
+}
+END_TEST
+
+START_TEST(abort_on_overflow_resets_instead)
+{
+    struct ustack_tcp_config c;
+    tcp_config_default(&c);
+    c.abort_on_overflow = true;
+    fx_restart(&c);
+    struct tcb *l = listen_on(LPORT, 2);
+    struct outseg o = third_child_behind_a_full_accept_queue(l);
+    size_t tcbs = tcp_tcb_count(T.ts);
+    INJECT(.sport = 1002, .seq = 101, .ack = o.seq + 1, .flags = TCP_ACK);
+    EXPECT(TCP_RST, o.seq + 1, 0, 0);
+    ck_assert_uint_eq(CNT(tcp_drop_accept_queue_full), 1);
+    ck_assert_uint_eq(CNT(tcp_abort_on_overflow), 1);
+    ck_assert_uint_eq(l->synq_len, 0);
+    ck_assert_uint_eq(tcp_tcb_count(T.ts), tcbs - 1);
     tcp_close(l);
     fx_drain();
 }
@@ -455,6 +488,7 @@ START_TEST(a_cookie_ack_meeting_a_full_accept_queue_is_dropped)
     struct ustack_tcp_config c;
     tcp_config_default(&c);
     c.syncookies = 2;
+    c.abort_on_overflow = true; /* as Linux: no effect on cookies */
     fx_restart(&c);
     struct tcb *l = listen_on(LPORT, 1);
     struct outseg a = cookie_syn((struct segspec){.sport = 1000, .seq = PEER_ISN, .flags = TCP_SYN, .mss = 1460});
@@ -486,6 +520,126 @@ START_TEST(a_cookie_ack_meeting_a_full_accept_queue_is_dropped)
 }
 END_TEST
 
+/* ------------------------------------------------------------ limits */
+
+/* A connection accepted on port 81 before the limits bite; returns it with
+ * its ISS. */
+static struct tcb *open_passive_on(struct tcb *l, uint16_t sport, uint32_t *iss)
+{
+    INJECT(.sport = sport, .dport = l->lport, .seq = PEER_ISN, .flags = TCP_SYN, .mss = 1460);
+    struct outseg o = EXPECT(TCP_SYN | TCP_ACK, ANY, PEER_ISN + 1, 0);
+    INJECT(.sport = sport, .dport = l->lport, .seq = PEER_ISN + 1, .ack = o.seq + 1, .flags = TCP_ACK);
+    struct tcb *c = tcp_accept_next(l);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(c->state, TCPS_ESTABLISHED);
+    *iss = o.seq;
+    return c;
+}
+
+/* The connection still moves data both ways. */
+static void still_transfers(struct tcb *c, uint16_t sport, uint32_t iss, uint32_t *rcv, uint32_t *snd)
+{
+    INJECT(.sport = sport, .dport = c->lport, .seq = *rcv, .ack = *snd, .flags = TCP_ACK, .data = "ping", .len = 4);
+    *rcv += 4;
+    char buf[8];
+    ck_assert_int_eq(tcp_read(c, buf, sizeof buf), 4);
+    ck_assert_int_eq(tcp_write(c, "pong", 4), 4);
+    struct outseg o = EXPECT(TCP_ACK | TCP_PSH, *snd, *rcv, 4);
+    ck_assert_mem_eq(o.data, "pong", 4);
+    *snd += 4;
+    INJECT(.sport = sport, .dport = c->lport, .seq = *rcv, .ack = *snd, .flags = TCP_ACK);
+    (void)iss;
+}
+
+START_TEST(max_half_open_sends_cookies_or_drops)
+{
+    struct ustack_tcp_config c;
+    tcp_config_default(&c);
+    c.max_half_open = 2;
+    c.syncookies = 0;
+    fx_restart(&c);
+    struct tcb *l80 = listen_on(LPORT, 8), *l81 = listen_on(81, 8);
+    uint32_t iss, rcv = PEER_ISN + 1, snd;
+    struct tcb *old = open_passive_on(l81, 5000, &iss);
+    snd = iss + 1;
+    /* Two half-open children, one per listener: the stack's limit. */
+    INJECT(.sport = 1000, .seq = 100, .flags = TCP_SYN);
+    EXPECT(TCP_SYN | TCP_ACK, ANY, 101, 0);
+    INJECT(.sport = 1001, .dport = 81, .seq = 100, .flags = TCP_SYN);
+    EXPECT(TCP_SYN | TCP_ACK, ANY, 101, 0);
+    ck_assert_uint_eq(T.ts->nhalf_open, 2);
+    /* A third is dropped, though its listener's queue has room. */
+    INJECT(.sport = 1002, .seq = 100, .flags = TCP_SYN);
+    EXPECT_NONE();
+    ck_assert_uint_eq(CNT(tcp_drop_max_half_open), 1);
+    ck_assert_uint_eq(CNT(tcp_drop_syn_queue_full), 0);
+    still_transfers(old, 5000, iss, &rcv, &snd);
+    /* With cookies it is answered with one. */
+    FX_SET_OPT(l80, syncookies, 1);
+    struct outseg sa = cookie_syn((struct segspec){.sport = 1003, .seq = 100, .flags = TCP_SYN});
+    INJECT(.sport = 1003, .seq = 101, .ack = sa.seq + 1, .flags = TCP_ACK);
+    ck_assert_uint_eq(l80->acceptq_len, 1);
+    ck_assert_uint_eq(T.ts->nhalf_open, 2);
+    ck_assert_uint_eq(CNT(tcp_drop_max_half_open), 1);
+    still_transfers(old, 5000, iss, &rcv, &snd);
+    tcp_abort(old);
+    fx_drain();
+    tcp_close(l80);
+    tcp_close(l81);
+    fx_drain();
+    ck_assert_uint_eq(T.ts->nhalf_open, 0);
+}
+END_TEST
+
+START_TEST(max_connections_refuses_new_opens)
+{
+    struct ustack_tcp_config c;
+    tcp_config_default(&c);
+    c.max_connections = 2;
+    fx_restart(&c);
+    struct tcb *l = listen_on(LPORT, 8);
+    uint32_t iss, rcv = PEER_ISN + 1, snd;
+    struct tcb *old = open_passive_on(l, 5000, &iss);
+    snd = iss + 1;
+    /* A cookie SYN-ACK goes while there is room... */
+    FX_SET_OPT(l, syncookies, 2);
+    struct outseg sa = cookie_syn((struct segspec){.sport = 1001, .seq = 100, .flags = TCP_SYN});
+    FX_SET_OPT(l, syncookies, 1);
+    INJECT(.sport = 1000, .seq = 100, .flags = TCP_SYN);
+    EXPECT(TCP_SYN | TCP_ACK, ANY, 101, 0);
+    ck_assert_uint_eq(tcp_tcb_count(T.ts), 3); /* the listener does not count */
+    /* ...now there is none: SYNs are dropped (cookies or not), the cookie
+     * ACK too, and connect() fails. */
+    INJECT(.sport = 1002, .seq = 100, .flags = TCP_SYN);
+    EXPECT_NONE();
+    ck_assert_uint_eq(CNT(tcp_drop_max_connections), 1);
+    INJECT(.sport = 1001, .seq = 101, .ack = sa.seq + 1, .flags = TCP_ACK);
+    EXPECT_NONE();
+    ck_assert_uint_eq(CNT(tcp_drop_max_connections), 2);
+    int err = 0;
+    ck_assert_ptr_null(tcp_open_active(T.ts, 0, 0, T.peer, PPORT, NULL, &err));
+    ck_assert_int_eq(err, -ENOBUFS);
+    ck_assert_uint_eq(CNT(tcp_connect_max_connections), 1);
+    ck_assert_uint_eq(tcp_tcb_count(T.ts), 3);
+    still_transfers(old, 5000, iss, &rcv, &snd);
+    /* The same through the socket API. */
+    int s = us_socket(T.st, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(PPORT), .sin_addr = {T.peer}};
+    ck_assert_int_eq(us_connect(T.st, s, (struct sockaddr *)&to, sizeof to), -1);
+    ck_assert_int_eq(errno, ENOBUFS);
+    ck_assert_int_eq(us_close(T.st, s), 0);
+    /* One connection gone, there is room again. */
+    tcp_abort(old);
+    fx_drain();
+    struct tcb *a = tcp_open_active(T.ts, 0, 0, T.peer, PPORT, NULL, &err);
+    ck_assert_ptr_nonnull(a);
+    EXPECT(TCP_SYN, ANY, 0, 0);
+    tcp_abort(a);
+    tcp_close(l);
+    fx_drain();
+}
+END_TEST
+
 Suite *suite_tcp_syncookie(void)
 {
     Suite *s = suite_create("tcp_syncookie");
@@ -506,7 +660,10 @@ Suite *suite_tcp_syncookie(void)
     tcase_add_test(tc, the_config_refuses_bad_values);
     tcase_add_test(tc, cookies_are_traced);
     tcase_add_test(tc, a_full_accept_queue_ignores_the_final_ack);
+    tcase_add_test(tc, abort_on_overflow_resets_instead);
     tcase_add_test(tc, a_cookie_ack_meeting_a_full_accept_queue_is_dropped);
+    tcase_add_test(tc, max_half_open_sends_cookies_or_drops);
+    tcase_add_test(tc, max_connections_refuses_new_opens);
     suite_add_tcase(s, tc);
     return s;
 }

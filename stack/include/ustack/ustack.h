@@ -66,9 +66,21 @@ struct ustack_tcp_config {
                                      * listener [128] */
     unsigned max_backlog;           /* cap on listen()'s backlog [4096] */
     unsigned syncookies;            /* SYN cookies (RFC 4987 3.6): 0 never, 1 when a
-                                     * listener's SYN queue is full, 2 for every SYN
-                                     * [1, as Linux]; per socket:
-                                     * USTACK_TCP_SYNCOOKIES */
+                                     * listener's SYN queue (or max_half_open) is
+                                     * full, 2 for every SYN [1, as Linux]; per
+                                     * socket: USTACK_TCP_SYNCOOKIES */
+    bool abort_on_overflow;         /* a handshake-completing ACK that finds the
+                                     * accept queue full is answered with an RST
+                                     * instead of being ignored [false, as Linux] */
+    /* Limits for the whole stack (when one bites, existing connections carry on) */
+    unsigned max_half_open;         /* half-open (SYN-RECEIVED) children across all
+                                     * listeners, at least 1; beyond it SYNs get
+                                     * cookies if syncookies allows, else are
+                                     * dropped [1024] */
+    unsigned max_connections;       /* TCBs other than listeners (half-open,
+                                     * connected, closing, TIME-WAIT), at least 1;
+                                     * beyond it SYNs are dropped and connect()
+                                     * fails with ENOBUFS [16384] */
     /* Congestion control and loss detection */
     unsigned initial_window_segs;   /* RFC 6928 initial window, segments; 0 is 1 [10] */
     unsigned dupthresh;             /* duplicate ACKs (or SACKed segments above a

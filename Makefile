@@ -82,6 +82,7 @@ $(LIB_SO): $(LIB_PIC)
 	$(CC) -shared -Wl,-soname,libustack.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o $(BUILD)/obj/apps/control.o
+$(BUILD)/bin/ustack-study: $(BUILD)/obj/apps/study_synflood.o
 
 $(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON) $(LIB_A)
 	@mkdir -p $(dir $@)
@@ -205,7 +206,7 @@ check-layers-test: lib
 # TCP (ustack-study --modern: every feature, CUBIC) in build/study/NAME-modern,
 # to compare with the classic TCP the first seven scenarios pin.
 STUDY_SCENARIOS := handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct \
-	sack-recovery rack-tlp cubic-vs-newreno
+	sack-recovery rack-tlp cubic-vs-newreno syn-flood
 STUDY_SEED = $(if $(SEED),$(SEED),1)
 STUDY_PYTHON := /usr/bin/python3
 STUDY_BIN := $(BUILD)/bin/ustack-study
@@ -232,7 +233,7 @@ study-docs: $(STUDY_BIN)
 	  for g in $(STUDY_GRAPHS); do [ ! -f $$d/$$g.png ] || cp $$d/$$g.png docs/study/img/$$s-$$g.png; done; \
 	  for p in $$parts; do for g in $(STUDY_GRAPHS); do \
 	    [ ! -f $$d/$$p/$$g.png ] || cp $$d/$$p/$$g.png docs/study/img/$$s-$$p-$$g.png; done; done; \
-	  for g in compare-cwnd compare-tseq; do [ ! -f $$d/$$g.png ] || cp $$d/$$g.png docs/study/img/$$s-$$g.png; done; \
+	  for g in compare-cwnd compare-tseq synflood; do [ ! -f $$d/$$g.png ] || cp $$d/$$g.png docs/study/img/$$s-$$g.png; done; \
 	  echo "study-docs: docs/study/img/$$s-*.png"; \
 	done
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <ustack/socket.h>
 #include "util.h"
 
@@ -145,5 +146,25 @@ int us_send_all(struct ustack *st, int fd, const void *buf, size_t n)
         p += w;
         n -= (size_t)w;
     }
+    return 0;
+}
+
+int mkdirs(const char *dir)
+{
+    char p[4096];
+    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *s = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST)
+        return -1;
     return 0;
 }

@@ -36,4 +36,7 @@ void chargen_fill(uint8_t *buf, size_t n, uint64_t off);
 /* Sends all n bytes (blocking socket); returns 0 or -1 with errno. */
 int us_send_all(struct ustack *st, int fd, const void *buf, size_t n);
 
+/* Creates DIR and its missing parents (as mkdir -p). 0 or -1 with errno. */
+int mkdirs(const char *dir);
+
 #endif

@@ -18,6 +18,12 @@ name=$2
 quiet=${3:-}
 say() { if [ -n "$quiet" ]; then cat >/dev/null; else cat; fi; }
 
+if [ "${name%%/*}" = syn-flood ]; then
+    # Series, not a trace: one graph of the run(s).
+    if [ -f "$dir/series.csv" ]; then runs=("$dir"); else runs=("$dir/cookies-off" "$dir/cookies-on"); fi
+    $PY "$PLOT" --synflood "${runs[@]}" -o "$dir" --name "$name" | say
+    exit 0
+fi
 if [ -f "$dir/trace.jsonl" ]; then
     $PY "$PLOT" "$dir/trace.jsonl" -o "$dir" --name "$name" --pcap "$dir/capture.pcap" | say
     exit 0

@@ -63,9 +63,9 @@ fi
 start=$SECONDS
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || mapfile -t scenarios < <("$BIN/ustack-study" --list)
-check "ustack-study lists the ten scenarios" \
+check "ustack-study lists the eleven scenarios" \
     test "$("$BIN/ustack-study" --list | tr '\n' ' ')" = \
-    "handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct sack-recovery rack-tlp cubic-vs-newreno "
+    "handshake slow-start loss-fast-retransmit loss-rto reorder zero-window lossy-5pct sack-recovery rack-tlp cubic-vs-newreno syn-flood "
 check "ustack-study refuses an unknown scenario (status 2)" \
     bash -c "\"$BIN/ustack-study\" no-such -o \"$WORK/x\" >/dev/null 2>&1; [ \$? -eq 2 ]"
 check "ustack-study --modern runs a classic scenario with the default TCP and CUBIC" \
@@ -89,15 +89,23 @@ for s in "${scenarios[@]}"; do
     [ $rc -eq 0 ] || sed 's/^/  | /' "$WORK/run.out" | tail -20
     check "$s: runs again (seed 1)" "$BIN/ustack-study" "$s" --seed 1 -q -o "$d.again"
     parts=$("$BIN/ustack-study" --parts "$s")
+    files="trace.jsonl capture.pcap capture-server.pcap summary.txt"
+    [ "$s" != syn-flood ] || files="series.csv connects.csv capture-server.pcap summary.txt"
     for p in ${parts:-.}; do
         label=$([ "$p" = . ] || echo "$p/")
-        for f in trace.jsonl capture.pcap capture-server.pcap summary.txt; do
+        for f in $files; do
             check "$s: the same seed gives a byte-identical $label$f" cmp "$d/$p/$f" "$d.again/$p/$f"
         done
     done
-    [ -z "$parts" ] || check "$s: the same seed gives a byte-identical summary.txt of the group" \
+    [ -z "$parts" ] || [ "$s" = syn-flood ] || check "$s: the same seed gives a byte-identical summary.txt of the group" \
         cmp "$d/summary.txt" "$d.again/summary.txt"
     check "$s: ustack-plot draws it" env USTACK_BIN="$BIN" bash "$ROOT/tools/study-plot.sh" "$d" "$s" -q
+    if [ "$s" = syn-flood ]; then
+        $PY "$ROOT/tests/study/check_synflood.py" "$d" >"$WORK/check.out" 2>&1 ||
+            echo "FAIL - $s: check_synflood.py failed" >>"$WORK/check.out"
+        tally "$WORK/check.out"
+        continue
+    fi
     $PY "$ROOT/tests/study/check_study.py" "$s" "$d" >"$WORK/check.out" 2>&1 ||
         echo "FAIL - $s: check_study.py failed" >>"$WORK/check.out"
     tally "$WORK/check.out"

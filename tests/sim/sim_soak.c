@@ -330,7 +330,7 @@ static bool sconn_pump(struct run *r, size_t i)
         }
         if (n == 0) {
             if (c->hdr_got < HDR || c->got < c->req_len) {
-                r->srv_eof_early++; /* an abort whose RST came after a FIN? never: counted to see */
+                r->srv_eof_early++; /* a client gone before its request was whole */
                 sconn_close(r, i);
                 return true;
             }

@@ -491,9 +491,9 @@ static void snapshot_format(FILE *f, const struct snapshot *s, const char *tap)
     fprintf(f,
             "usage pbufs %zu\nusage timers %zu\nusage arp_entries %zu\nusage arp_queued %zu\n"
             "usage reasm_datagrams %zu\nusage reasm_bytes %zu\nusage sockets %zu\n"
-            "usage tcp_connections %zu\nusage tcp_busy %zu\nend\n",
+            "usage tcp_connections %zu\nusage tcp_busy %zu\nusage pmtu_entries %zu\nend\n",
             u->pbufs, u->timers, u->arp_entries, u->arp_queued, u->reasm_datagrams, u->reasm_bytes, u->sockets,
-            u->tcp_connections, u->tcp_busy);
+            u->tcp_connections, u->tcp_busy, u->pmtu_entries);
 }
 
 int app_net_snapshot(struct app_net *n, FILE *f)
@@ -523,8 +523,9 @@ static void write_counters(struct app_net *n, FILE *f)
     struct ustack_usage u;
     ustack_get_usage(n->st, &u);
     fprintf(f, "usage_sockets %zu\nusage_tcp_connections %zu\nusage_tcp_busy %zu\nusage_pbufs %zu\n"
-               "usage_arp_queued %zu\nusage_reasm_datagrams %zu\nusage_reasm_bytes %zu\n",
-            u.sockets, u.tcp_connections, u.tcp_busy, u.pbufs, u.arp_queued, u.reasm_datagrams, u.reasm_bytes);
+               "usage_arp_queued %zu\nusage_reasm_datagrams %zu\nusage_reasm_bytes %zu\nusage_pmtu_entries %zu\n",
+            u.sockets, u.tcp_connections, u.tcp_busy, u.pbufs, u.arp_queued, u.reasm_datagrams, u.reasm_bytes,
+            u.pmtu_entries);
     if (n->fault_link) {
         struct ustack_fault_stats in, out;
         ustack_link_fault_stats(n->fault_link, 0, &in);

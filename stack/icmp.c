@@ -1,6 +1,7 @@
 /*
  * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests, hands errors that
- * arrive to the socket they concern, and sends errors (destination
+ * arrive to the socket they concern (a fragmentation needed with its
+ * Next-Hop MTU, for TCP's path MTU discovery), and sends errors (destination
  * unreachable, time exceeded) under the rules of RFC 1122 3.2.2: never about
  * an ICMP error, a broadcast, a non-first fragment or an invalid source, and
  * at most cfg.icmp_err_per_sec per second (token bucket, burst
@@ -45,12 +46,14 @@ static void icmp_deliver_error(struct ustack *st, const uint8_t *icmp, size_t le
     inner.ihl_bytes = (uint8_t)((q[0] & 0x0f) * 4);
     if (q[0] >> 4 != 4 || inner.ihl_bytes < IPV4_HDR_LEN || inner.ihl_bytes + 8u > qlen)
         return;
+    inner.total_len = rd16(q + 2);
     inner.proto = q[9];
     inner.src = rdaddr(q + 12);
     inner.dst = rdaddr(q + 16);
     if (!ipv4_is_local(st, inner.src))
         return;
     int err;
+    unsigned nh_mtu = 0;
     uint8_t type = icmp[0], code = icmp[1];
     if (type == ICMP_DEST_UNREACH) {
         switch (code) {
@@ -58,7 +61,14 @@ static void icmp_deliver_error(struct ustack *st, const uint8_t *icmp, size_t le
         case ICMP_UNREACH_HOST: err = EHOSTUNREACH; break;
         case ICMP_UNREACH_PROTO: err = ENOPROTOOPT; break;
         case ICMP_UNREACH_PORT: err = ECONNREFUSED; break;
-        case ICMP_UNREACH_NEEDFRAG: err = EMSGSIZE; break;
+        case ICMP_UNREACH_NEEDFRAG:
+            /* RFC 1191 4: the Next-Hop MTU in the low 16 bits of the
+             * second word (0 from a router older than RFC 1191). Only TCP
+             * sets DF and learns from it (tcp_pmtu.c). */
+            err = EMSGSIZE;
+            nh_mtu = rd16(icmp + 6);
+            COUNT(st, icmp_rx_frag_needed);
+            break;
         default: err = EHOSTUNREACH; break;
         }
     } else if (type == ICMP_TIME_EXCEEDED) {
@@ -71,7 +81,7 @@ static void icmp_deliver_error(struct ustack *st, const uint8_t *icmp, size_t le
     if (inner.proto == IPPROTO_UDP_)
         udp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
     else if (inner.proto == IPPROTO_TCP_)
-        tcp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err);
+        tcp_icmp_error(st, &inner, q + inner.ihl_bytes, qlen - inner.ihl_bytes, err, nh_mtu);
 }
 
 void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h)

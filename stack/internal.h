@@ -47,7 +47,8 @@
     X(tcp_rcvbuf_grown) X(tcp_sndbuf_grown) X(tcp_rtt_ts_samples) X(tcp_drop_bad_sack)   \
     X(tcp_syncookies_sent) X(tcp_syncookies_recv) X(tcp_syncookies_failed)            \
     X(tcp_abort_on_overflow) X(tcp_drop_max_half_open) X(tcp_drop_max_connections)    \
-    X(tcp_connect_max_connections)
+    X(tcp_connect_max_connections)                                                  \
+    X(tcp_icmp_no_conn) X(tcp_icmp_oow) X(tcp_pmtu_updates) X(tcp_pmtu_raised) X(tcp_pmtu_marked_lost)
 
 #define USTACK_COUNTERS(X)                                                     \
     X(eth_rx_frames) X(eth_tx_frames) X(eth_rx_bytes) X(eth_tx_bytes)          \
@@ -64,10 +65,12 @@
     X(ip_drop_frag_too_big) X(ip_frags_rx) X(ip_frags_tx) X(ip_tx_fragmented)  \
     X(ip_reasm_ok) X(ip_reasm_timeout) X(ip_reasm_evicted)                     \
     X(ip_reasm_overlap) X(ip_reasm_dup)                                        \
+    X(ip_pmtu_updates) X(ip_pmtu_plateau) X(ip_pmtu_clamped)                   \
+    X(ip_pmtu_drop_not_lower) X(ip_pmtu_expired) X(ip_pmtu_evictions)          \
     X(icmp_rx) X(icmp_tx) X(icmp_rx_echo_requests) X(icmp_tx_echo_replies)     \
     X(icmp_rx_errors) X(icmp_tx_errors) X(icmp_drop_short)                     \
     X(icmp_drop_bad_checksum) X(icmp_drop_broadcast_echo)                      \
-    X(icmp_err_rate_limited) X(icmp_err_suppressed)                            \
+    X(icmp_err_rate_limited) X(icmp_err_suppressed) X(icmp_rx_frag_needed)     \
     X(udp_rx) X(udp_tx) X(udp_drop_short) X(udp_drop_bad_len)                  \
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
@@ -264,6 +267,39 @@ void ipv4_reasm_fini(struct ustack *st);
  * sends it in MTU-sized pieces to next hop nh. Consumes pb. */
 int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh);
 
+/* Path MTU discovery (RFC 1191), ipv4_pmtu.c: what ICMP "fragmentation
+ * needed" taught about each destination, in a table of cfg.pmtu_cache_size
+ * entries; each lapses back to the link MTU cfg.pmtu_expire_us after it was
+ * set (checked on lookup, by st->now). */
+struct pmtu_entry {
+    uint32_t dst;             /* network order */
+    uint16_t mtu;             /* 0: the entry is free */
+    bool no_df;               /* the path is narrower than IPV4_PMTU_MIN: send without DF */
+    ustack_time_t expires;
+};
+struct pmtu_cache {
+    struct pmtu_entry *entries;
+    unsigned size, count;     /* entries, and those in use */
+};
+/* The path MTU to a destination as a lookup gives it. */
+struct ipv4_pmtu {
+    uint16_t mtu;             /* the link MTU when nothing was learnt */
+    bool no_df;               /* clamped to IPV4_PMTU_MIN: TCP sends without DF */
+    ustack_time_t expires;    /* when the learnt value lapses; 0: nothing learnt */
+};
+int ipv4_pmtu_init(struct ustack *st);
+void ipv4_pmtu_fini(struct ustack *st);
+void ipv4_pmtu_lookup(struct ustack *st, uint32_t dst, struct ipv4_pmtu *out);
+/* A fragmentation needed (type 3 code 4) about a datagram to dst, already
+ * validated by the transport it concerns: nh_mtu is its Next-Hop MTU field
+ * (0 from an old router: RFC 1191 5's plateau below quoted_len, the quoted
+ * datagram's total length), raised to IPV4_PMTU_MIN if below. Returns 0
+ * when dst's path MTU was lowered (*out: the new one), else the counter id
+ * of why not (the caller counts it). */
+int ipv4_pmtu_learn(struct ustack *st, uint32_t dst, unsigned nh_mtu, unsigned quoted_len, struct ipv4_pmtu *out);
+/* Entries in use and not yet past their expiry (ustack_usage). */
+size_t ipv4_pmtu_live(const struct ustack *st);
+
 /* -------------------------------------------------------------------- ICMP */
 
 void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
@@ -277,9 +313,11 @@ void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, ui
 /* A received segment: pb holds the TCP header and payload (the IP header has
  * been pulled, as for udp_input), h the parsed IP header. Consumes pb. */
 void tcp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
-/* An ICMP error quoting a segment we sent (l4: the quoted TCP header). */
+/* An ICMP error quoting a segment we sent (inner: the quoted IP header, its
+ * total length included; l4: the quoted TCP header). nh_mtu: the Next-Hop
+ * MTU of a fragmentation needed (err EMSGSIZE), else 0. */
 void tcp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
-                    int err);
+                    int err, unsigned nh_mtu);
 
 /* ------------------------------------------------------------- UDP and raw */
 
@@ -336,6 +374,7 @@ struct ustack {
     struct timer_heap timers;
     struct arp_cache arp;
     struct reasm_state reasm;
+    struct pmtu_cache pmtu;
 
     /* ICMP error token bucket (tokens scaled by 1e6 per second). */
     uint64_t icmp_tokens;

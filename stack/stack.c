@@ -26,6 +26,8 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->reasm_timeout_us = USTACK_SEC(30);
     cfg->reasm_max_datagrams = 64;
     cfg->reasm_max_bytes = 4u << 20;
+    cfg->pmtu_cache_size = 64;
+    cfg->pmtu_expire_us = USTACK_SEC(600);
     cfg->icmp_err_per_sec = 100;
     cfg->icmp_err_burst = 50;
     tcp_config_default(&cfg->tcp);
@@ -42,8 +44,9 @@ static bool mac_is_zero(const uint8_t m[6])
 
 struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link *link)
 {
-    if (!cfg || !link || cfg->addr == 0 || cfg->prefix_len > 32 || cfg->mtu < 68 ||
-        cfg->mtu > USTACK_FRAME_MAX - ETH_HDR_LEN || cfg->arp_cache_size == 0 || cfg->max_sockets == 0) {
+    if (!cfg || !link || cfg->addr == 0 || cfg->prefix_len > 32 || cfg->mtu < IPV4_MIN_MTU ||
+        cfg->mtu > USTACK_FRAME_MAX - ETH_HDR_LEN || cfg->arp_cache_size == 0 || cfg->max_sockets == 0 ||
+        cfg->pmtu_cache_size == 0 || cfg->pmtu_expire_us == 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -69,7 +72,7 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     st->rng = cfg->random_seed ^ 0x75737461636bULL;
     st->ip_id = (uint16_t)ustack_random(st);
     st->icmp_tokens = (uint64_t)cfg->icmp_err_burst * 1000000u;
-    if (arp_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st))) {
+    if (arp_init(st) < 0 || ipv4_pmtu_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st))) {
         ustack_destroy(st);
         errno = ENOMEM;
         return NULL;
@@ -89,6 +92,7 @@ void ustack_destroy(struct ustack *st)
         tcp_engine_free(st->tcp);
     arp_fini(st);
     ipv4_reasm_fini(st);
+    ipv4_pmtu_fini(st);
     timer_heap_free(&st->timers);
     free(st);
 }
@@ -191,6 +195,7 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
     }
     u->reasm_datagrams = st->reasm.count;
     u->reasm_bytes = st->reasm.bytes;
+    u->pmtu_entries = ipv4_pmtu_live(st);
     u->sockets = sock_count(st);
     u->tcp_connections = st->tcp ? tcp_tcb_count(st->tcp) : 0;
     u->tcp_busy = st->tcp ? tcp_busy_count(st->tcp) : 0;

@@ -302,6 +302,8 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     tcb->adv_mss = mtu_mss;
     tcb->mss = TCP_DEFAULT_MSS < mtu_mss ? TCP_DEFAULT_MSS : (uint16_t)mtu_mss;
     tcb->rcv_mss = tcb->mss;
+    tcb->peer_mss = TCP_DEFAULT_MSS; /* until the peer's SYN says (tcp_mss_update) */
+    tcb->pmtu = ts->st->cfg.mtu;
     tcp_timers_init(tcb);
     tcb->all_next = ts->all;
     if (ts->all)

@@ -105,16 +105,14 @@ int tcp_parse(struct tcp_stack *ts, const uint8_t *p, size_t len, const struct i
 
 /* ------------------------------------------------------------------ helpers */
 
-/* MSS to send with: the peer's (536 when absent, RFC 9293 3.7.1), never above
- * ours, never absurdly small. */
+/* MSS to send with: the peer's (536 when absent, RFC 9293 3.7.1), never
+ * above what the path MTU to it allows (tcp_mss_update), never absurdly
+ * small. */
 static void tcp_set_peer_mss(struct tcb *tcb, const struct tcp_seg *seg)
 {
     uint32_t m = seg->has_mss ? seg->mss : TCP_DEFAULT_MSS;
-    if (m > tcb->adv_mss)
-        m = tcb->adv_mss;
-    if (m < TCP_MIN_MSS)
-        m = TCP_MIN_MSS;
-    tcb->mss = (uint16_t)m;
+    tcb->peer_mss = (uint16_t)(m < TCP_MIN_MSS ? TCP_MIN_MSS : m);
+    tcp_mss_update(tcb);
     tcb->rcv_mss = tcb->mss < TCP_DEFAULT_MSS ? tcb->mss : TCP_DEFAULT_MSS;
 }
 
@@ -138,7 +136,7 @@ static void tcp_negotiate(struct tcb *tcb, const struct tcp_seg *seg, bool passi
         tcb->ts_recent = seg->ts_val;
         tcb->ts_recent_age = tcb->ts->st->now;
         /* Every segment carries 12 bytes of timestamp option: less data. */
-        tcb->mss = (uint16_t)(tcb->mss > TCP_MIN_MSS + TCP_TS_OPT_LEN ? tcb->mss - TCP_TS_OPT_LEN : TCP_MIN_MSS);
+        tcp_mss_update(tcb);
     }
     if (seg->sack_permitted && tcp_feature(tcb, USTACK_TCPF_SACK))
         tcb->tflags |= TF_SACK_OK;
@@ -1121,7 +1119,7 @@ drop:
 /* ----------------------------------------------------------- ICMP errors */
 
 void tcp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const uint8_t *l4, size_t l4len,
-                    int err)
+                    int err, unsigned nh_mtu)
 {
     struct tcp_stack *ts = st->tcp;
     if (l4len < 8)
@@ -1129,15 +1127,24 @@ void tcp_icmp_error(struct ustack *st, const struct ipv4_hdr_info *inner, const 
     uint16_t sport = rd16(l4), dport = rd16(l4 + 2);
     uint32_t seq = rd32(l4 + 4);
     struct tcb *tcb = tcp_lookup(ts, inner->src, sport, inner->dst, dport);
-    if (!tcb)
+    if (!tcb) {
+        TCOUNT(ts, tcp_icmp_no_conn); /* the quoted header matches no connection */
         return;
+    }
     /* RFC 5927 4.1: only for a sequence number we have in flight, so a blind
      * attacker cannot use ICMP to disturb a connection. */
-    if (!SEQ_IN(seq, tcb->snd_una, tcb->snd_max) && !(tcb->state == TCPS_SYN_SENT && seq == tcb->iss))
+    if (!SEQ_IN(seq, tcb->snd_una, tcb->snd_max) && !(tcb->state == TCPS_SYN_SENT && seq == tcb->iss)) {
+        TCOUNT(ts, tcp_icmp_oow);
+        if (tcp_traced(tcb))
+            tcp_trace_event(tcb, "icmp_oow", "seq", seq, "snd_una", tcb->snd_una);
         return;
+    }
     TCOUNT(ts, tcp_icmp_errors);
-    if (err == EMSGSIZE)
-        return; /* no path MTU discovery: the stack does not set DF */
+    if (err == EMSGSIZE) {
+        /* Path MTU discovery (RFC 1191, tcp_pmtu.c): not an error. */
+        tcp_pmtu_icmp(tcb, inner, nh_mtu);
+        return;
+    }
     if (tcb->state == TCPS_SYN_SENT && (err == ECONNREFUSED || err == ENOPROTOOPT)) {
         /* RFC 1122 4.2.3.9: port and protocol unreachable are hard errors. */
         tcp_drop(tcb, err);

@@ -132,8 +132,18 @@ void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
     struct tcp_txseg *s = tcp_txq_at(&tcb->txq, i);
     bool fin = s->flags & TCP_TXSEG_FIN;
     uint32_t len = tcp_txseg_len(s) - (fin ? 1 : 0);
-    tcp_send_segment(tcb, s->seq, len, (uint8_t)((fin ? TCP_FIN : 0) |
-                                                 (s->seq + len == tcp_fin_seq(tcb) && len ? TCP_PSH : 0)));
+    /* One segment; more only for a record longer than the MSS (sent before
+     * the MSS dropped and not cut by tcp_txq_split()), FIN and PSH on the
+     * last piece. */
+    uint32_t off = 0;
+    do {
+        uint32_t n = len - off < tcb->mss ? len - off : tcb->mss;
+        bool last = off + n == len;
+        tcp_send_segment(tcb, s->seq + off, n,
+                         (uint8_t)(last ? (fin ? TCP_FIN : 0) | (s->seq + len == tcp_fin_seq(tcb) && len ? TCP_PSH : 0)
+                                        : 0));
+        off += n;
+    } while (off < len);
     tcp_note_retransmit(tcb, s->seq, tcp_txseg_len(s), why);
     s->sent_at = tcb->ts->st->now;
     s->tsval = tcp_ts_now(tcb);
@@ -152,6 +162,74 @@ void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why)
         tcb->prr_out += tcp_txseg_len(s);
     tcb->episode_rexmits++;
     tcb->undo_retrans++;
+}
+
+/* Payload bytes of a record (its sequence space less a SYN and a FIN). */
+static uint32_t txseg_data(const struct tcp_txseg *s)
+{
+    return tcp_txseg_len(s) - !!(s->flags & TCP_TXSEG_FIN) - !!(s->flags & TCP_TXSEG_SYN);
+}
+
+/* Records of at most mss payload bytes that s makes. */
+static unsigned txseg_pieces(const struct tcp_txseg *s, uint32_t mss)
+{
+    uint32_t data = txseg_data(s);
+    if ((s->flags & TCP_TXSEG_SYN) || data <= mss)
+        return 1;
+    return (data + mss - 1) / mss;
+}
+
+int tcp_txq_split(struct tcb *tcb)
+{
+    struct tcp_txq *q = &tcb->txq;
+    uint32_t mss = tcb->mss;
+    unsigned need = 0;
+    for (unsigned i = 0; i < q->len; i++)
+        need += txseg_pieces(tcp_txq_at(q, i), mss);
+    if (need == q->len)
+        return 0;
+    /* The ring may grow past TCP_TXQ_MAX here: the bytes in flight are the
+     * same, in smaller records; txq_room() holds new data back until ACKs
+     * bring the queue under it again. */
+    unsigned ncap = q->cap;
+    while (ncap < need)
+        ncap *= 2;
+    struct tcp_txseg *n = malloc(ncap * sizeof *n);
+    if (!n)
+        return -ENOMEM;
+    unsigned k = 0, hint = need;
+    for (unsigned i = 0; i < q->len; i++) {
+        const struct tcp_txseg *s = tcp_txq_at(q, i);
+        if (i == q->hint)
+            hint = k;
+        if (txseg_pieces(s, mss) == 1) {
+            n[k++] = *s;
+            continue;
+        }
+        /* Each piece keeps the record's marks, send time and timestamp,
+         * so the scoreboard's byte counts stay what they were; the FIN
+         * goes with the last. */
+        bool fin = s->flags & TCP_TXSEG_FIN;
+        uint32_t data = txseg_data(s);
+        for (uint32_t off = 0; off < data; off += mss) {
+            struct tcp_txseg *p = &n[k++];
+            uint32_t len = data - off < mss ? data - off : mss;
+            *p = *s;
+            p->seq = s->seq + off;
+            p->end = p->seq + len;
+            if (off + len < data)
+                p->flags &= (uint8_t)~TCP_TXSEG_FIN;
+            else if (fin)
+                p->end++;
+        }
+    }
+    free(q->segs);
+    q->segs = n;
+    q->cap = ncap;
+    q->head = 0;
+    q->len = need;
+    q->hint = hint;
+    return 0;
 }
 
 /* -------------------------------------------------------- segment building */
@@ -243,7 +321,9 @@ int tcp_xmit(struct tcp_stack *ts, const struct tcp_out *o)
     TCOUNT_ADD(ts, tcp_tx_bytes, o->len);
     if (o->flags & TCP_RST)
         TCOUNT(ts, tcp_tx_rst);
-    return ipv4_output_tos(st, pb, IPPROTO_TCP_, o->laddr, o->raddr, 0, false, o->tos);
+    /* DF on every segment (RFC 1191 path MTU discovery, as Linux, RSTs
+     * included), unless the path is known to be narrower than we go. */
+    return ipv4_output_tos(st, pb, IPPROTO_TCP_, o->laddr, o->raddr, 0, !o->no_df, o->tos);
 }
 
 /* A segment of the connection: its 4-tuple, RCV.NXT as the ACK. */
@@ -257,6 +337,7 @@ static struct tcp_out tcp_out_of(const struct tcb *tcb, uint32_t seq, uint8_t fl
     o.seq = seq;
     o.ack = tcb->rcv_nxt;
     o.flags = flags;
+    o.no_df = tcb->pmtu_no_df;
     return o;
 }
 
@@ -388,7 +469,7 @@ int tcp_send_segment(struct tcb *tcb, uint32_t seq, uint32_t len, uint8_t flags)
             size_t optlen = tcp_options_write(&o, NULL);
             size_t room = TCP_OPT_SPACE - optlen;
             size_t used = IPV4_HDR_LEN + TCP_HDR_LEN + optlen + len;
-            size_t mtu_room = ts->st->cfg.mtu > used ? ts->st->cfg.mtu - used : 0;
+            size_t mtu_room = tcb->pmtu > used ? tcb->pmtu - used : 0;
             if (mtu_room < room)
                 room = mtu_room;
             unsigned max = room >= TCP_OPTLEN_SACK_BASE + 2 + TCP_SACK_BLOCK_LEN
@@ -511,6 +592,7 @@ void tcp_output(struct tcb *tcb)
     default:
         break;
     }
+    tcp_pmtu_check(tcb); /* a learnt path MTU lapsed: the MSS grows back */
     bool data_ok = tcp_can_send_data(tcb->state);
     bool force = tcb->tflags & TF_PERSIST;
     tcb->tflags &= ~TF_PERSIST;
@@ -526,10 +608,17 @@ void tcp_output(struct tcb *tcb)
             /* NewReno retransmits the segment it marked (the third
              * duplicate, a partial ACK) whatever the window says. */
             bool newreno = (tcb->tflags & TF_IN_RECOVERY) && !tcp_sack_on(tcb);
-            if (room < tcp_txseg_len(s) && !force && !newreno)
+            /* (A record longer than a segment, left whole by
+             * tcp_txq_split() for want of memory, needs only a segment's
+             * room to start.) */
+            uint32_t need = tcp_txseg_len(s);
+            if (need > tcb->mss + 1u)
+                need = tcb->mss;
+            if (room < need && !force && !newreno)
                 break;
             force = false;
-            tcp_txq_retransmit(tcb, (unsigned)lost, (tcb->tflags & TF_LOSS)      ? "rto"
+            tcp_txq_retransmit(tcb, (unsigned)lost, (tcb->tflags & TF_PMTU_LOSS) ? "pmtu"
+                                                    : (tcb->tflags & TF_LOSS)     ? "rto"
                                                     : tcp_sack_on(tcb)            ? "sack"
                                                                                   : "fast_retransmit");
             if (!timer_armed(&tcb->t_rexmt))

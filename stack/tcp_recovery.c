@@ -289,7 +289,7 @@ static void tcp_undo(struct tcb *tcb, const char *why)
             tcb->lost_out -= tcp_txseg_len(s);
         }
     }
-    tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_UNDO_OK | TF_EIFEL);
+    tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_PMTU_LOSS | TF_UNDO_OK | TF_EIFEL);
     tcb->dupacks = 0;
     /* The path reorders (or delays) rather than drops: RACK waits longer. */
     tcb->rack_reordering_seen = true;
@@ -509,7 +509,7 @@ static void tcp_exit_recovery(struct tcb *tcb)
             }
         }
     }
-    tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_UNDO_OK | TF_EIFEL);
+    tcb->tflags &= ~(TF_IN_RECOVERY | TF_LOSS | TF_PMTU_LOSS | TF_UNDO_OK | TF_EIFEL);
     tcb->tflags |= keep;
     tcb->dupacks = 0;
     if (tcb->rack_reo_wnd_persist && --tcb->rack_reo_wnd_persist == 0)
@@ -717,7 +717,7 @@ void tcp_recovery_on_rto(struct tcb *tcb)
     for (unsigned i = 0; i < tcb->txq.len; i++)
         marked += sb_mark_lost(tcb, i, "rto");
     TCOUNT_ADD(ts, tcp_rto_marked_lost, marked);
-    tcb->tflags &= ~(TF_IN_RECOVERY | TF_TLP_OUT | TF_PTO);
+    tcb->tflags &= ~(TF_IN_RECOVERY | TF_TLP_OUT | TF_PTO | TF_PMTU_LOSS);
     tcb->tflags |= TF_LOSS;
     tcb->recover = tcb->snd_max;
     tcb->dupacks = 0;
@@ -729,6 +729,31 @@ void tcp_recovery_on_rto(struct tcb *tcb)
     }
     if (tcp_traced(tcb))
         tcp_trace_event(tcb, "rto_lost", "segs", marked, "recover", tcb->recover);
+}
+
+void tcp_recovery_on_pmtu(struct tcb *tcb)
+{
+    struct tcp_stack *ts = tcb->ts;
+    unsigned marked = 0;
+    for (unsigned i = 0; i < tcb->txq.len; i++) {
+        const struct tcp_txseg *s = tcp_txq_at(&tcb->txq, i);
+        uint32_t data = tcp_txseg_len(s) - !!(s->flags & TCP_TXSEG_FIN);
+        if (data > tcb->mss && sb_mark_lost(tcb, i, "pmtu"))
+            marked++;
+    }
+    tcp_txq_split(tcb); /* the pieces keep the marks; on no memory, retransmitted in pieces */
+    TCOUNT_ADD(ts, tcp_pmtu_marked_lost, marked);
+    if (!marked || tcp_in_recovery(tcb))
+        return; /* a recovery under way resends what is marked */
+    /* As Linux's tcp_simple_retransmit: what is lost goes first, counted
+     * against cwnd by pipe, up to everything sent so far; no undo (nothing
+     * to undo), no tail loss probe meanwhile. */
+    tcb->tflags |= TF_LOSS | TF_PMTU_LOSS;
+    tcb->tflags &= ~(TF_TLP_OUT | TF_PTO | TF_UNDO_OK | TF_EIFEL);
+    tcb->recover = tcb->snd_max;
+    tcb->dupacks = 0;
+    if (tcp_traced(tcb))
+        tcp_trace_event(tcb, "pmtu_lost", "segs", marked, "recover", tcb->recover);
 }
 
 void tcp_rack_timer_fired(struct tcb *tcb)

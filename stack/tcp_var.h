@@ -11,7 +11,8 @@
  * tcp_input.c (parsing, SEGMENT ARRIVES), tcp_output.c (building and sending
  * segments, options, ISN), tcp_recovery.c (loss detection and recovery on
  * the retransmission queue: SACK, RACK-TLP, PRR, NewReno, undo), tcp_timer.c
- * (every timer, RTT estimation), tcp_cc.c (what every congestion control
+ * (every timer, RTT estimation), tcp_pmtu.c (the send MSS and path MTU
+ * discovery, RFC 1191 / RFC 5927), tcp_cc.c (what every congestion control
  * uses), tcp_cc_newreno.c and tcp_cc_cubic.c (congestion control behind
  * struct tcp_cc_ops; CUBIC is the default), tcp_syncookie.c (SYN cookies,
  * RFC 4987 3.6), tcp_trace.c (trace events), tcp_seq.h (sequence space).
@@ -76,6 +77,7 @@ struct tcp_out {
     uint8_t flags;                 /* TCP_FIN ... TCP_CWR */
     uint16_t wnd;                  /* as on the wire (scaled) */
     uint8_t tos;                   /* the IP header's TOS: its ECN field */
+    bool no_df;                    /* without DF (a path below IPV4_PMTU_MIN); else DF, RFC 1191 */
     const struct tcp_ring *data;   /* payload: len bytes of this ring from data_off */
     size_t data_off;
     uint32_t len;
@@ -246,6 +248,7 @@ struct tcp_stack;
 #define TF_ECN_OK 0x4000000  /* ECN negotiated (RFC 3168 6.1.1) */
 #define TF_ECE_SEND 0x8000000 /* a CE mark came: ECE on our ACKs until the peer's CWR */
 #define TF_CWR_SEND 0x10000000 /* we reduced cwnd for an ECE: CWR on the next new data */
+#define TF_PMTU_LOSS 0x20000000 /* TF_LOSS came from a path MTU drop (segments too big), not an RTO */
 
 struct tcb {
     struct tcp_stack *ts;
@@ -278,8 +281,14 @@ struct tcb {
     uint32_t last_ack_sent;        /* RCV.NXT in our last segment (RFC 7323 Last.ACK.sent) */
     uint32_t ooo_fin_seq;
 
-    uint16_t mss;                  /* effective send MSS: min(peer's, ours) */
-    uint16_t adv_mss;              /* what we announced (MTU - 40) */
+    uint16_t mss;                  /* effective send MSS: min(peer_mss, pmtu - 40) less the
+                                    * timestamp option (tcp_mss_update) */
+    uint16_t peer_mss;             /* the peer's MSS option (536 without one, RFC 9293 3.7.1) */
+    uint16_t adv_mss;              /* what we announced (link MTU - 40, RFC 6691) */
+    /* Path MTU to raddr (RFC 1191), from the stack's cache when mss was made. */
+    uint16_t pmtu;
+    bool pmtu_no_df;               /* below IPV4_PMTU_MIN: segments go without DF */
+    ustack_time_t pmtu_expires;    /* when the learnt value lapses (0: it is the link MTU) */
     uint16_t rcv_mss;              /* estimate of the peer's segment size (delayed ACK) */
     uint32_t delack_bytes;         /* in-order bytes received since our last ACK */
 
@@ -582,8 +591,14 @@ static inline struct tcp_txseg *tcp_txq_at(const struct tcp_txq *q, unsigned i)
 /* Sequence space of a record, [seq, end): its bytes, and one more if it
  * carries the FIN. */
 static inline uint32_t tcp_txseg_len(const struct tcp_txseg *s) { return s->end - s->seq; }
-/* Retransmits record i now (a whole record is at most one MSS). */
+/* Retransmits record i now: one segment, or pieces of at most one MSS each
+ * for a record sent before the MSS dropped and left whole by
+ * tcp_txq_split() for want of memory. */
 void tcp_txq_retransmit(struct tcb *tcb, unsigned i, const char *why);
+/* The MSS dropped (path MTU discovery): every record longer than tcb->mss
+ * is cut into records of at most one MSS with its flags and times (as
+ * Linux's tcp_fragment). 0, or -ENOMEM (the queue stays as it was). */
+int tcp_txq_split(struct tcb *tcb);
 /* Our timestamp clock (RFC 7323 5.4): milliseconds, per-connection offset. */
 static inline uint32_t tcp_ts_now(const struct tcb *tcb)
 {
@@ -610,6 +625,12 @@ void tcp_recovery_on_ack(struct tcb *tcb, const struct tcp_seg *seg, uint32_t pr
                          uint32_t prior_flight);
 /* The RTO fired on data: marks everything unSACKed lost (RTO recovery). */
 void tcp_recovery_on_rto(struct tcb *tcb);
+/* The MSS dropped below what records in flight carry (path MTU discovery):
+ * those records were too big for the path and are marked lost and cut to
+ * the new MSS; outside a recovery, RTO recovery's way of resending starts
+ * (TF_LOSS | TF_PMTU_LOSS) with cwnd and ssthresh untouched: not a
+ * congestion signal (RFC 1191, as Linux's tcp_simple_retransmit). */
+void tcp_recovery_on_pmtu(struct tcb *tcb);
 /* The probe timeout (TLP) fired. */
 void tcp_tlp_fire(struct tcb *tcb);
 /* Arms t_rexmt as PTO or RTO, whichever RFC 8985 7.2 says. */
@@ -627,6 +648,25 @@ unsigned tcp_sack_blocks(struct tcb *tcb, uint32_t blocks[][2], unsigned max);
 void tcp_rack_timer_fired(struct tcb *tcb);
 /* An ACK with ECE on an ECN connection (RFC 3168 6.1.2). */
 void tcp_ecn_echo(struct tcb *tcb);
+
+/* The send MSS and path MTU discovery (tcp_pmtu.c). */
+/* Sets tcb->mss (RFC 9293 3.7.1, RFC 6691): the peer's MSS, capped by the
+ * path MTU to raddr (the stack's cache, ipv4_pmtu.c) less the IP and TCP
+ * headers, less the timestamp option once negotiated; at least TCP_MIN_MSS.
+ * Records the path MTU in tcb->pmtu*. */
+void tcp_mss_update(struct tcb *tcb);
+/* A fragmentation needed about a segment of tcb that passed RFC 5927's
+ * checks: the path MTU to its peer is lowered (ipv4_pmtu_learn) and every
+ * connection to that peer takes the new MSS and resends at once what was
+ * too big. */
+void tcp_pmtu_icmp(struct tcb *tcb, const struct ipv4_hdr_info *inner, unsigned nh_mtu);
+/* The learnt path MTU lapsed (pmtu_expires): the MSS grows back. */
+void tcp_pmtu_expired(struct tcb *tcb);
+static inline void tcp_pmtu_check(struct tcb *tcb)
+{
+    if (tcb->pmtu_expires && tcb->ts->st->now >= tcb->pmtu_expires)
+        tcp_pmtu_expired(tcb);
+}
 
 /* Sequence number of our FIN (valid with TF_FIN_QUEUED). */
 static inline uint32_t tcp_fin_seq(const struct tcb *tcb) { return tcb->snd_buf_seq + (uint32_t)tcb->sndq.len; }

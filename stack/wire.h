@@ -21,6 +21,8 @@
 
 #define IPV4_HDR_LEN 20
 #define IPV4_MAX_LEN 65535
+#define IPV4_MIN_MTU 68    /* RFC 791: every link carries a 68-byte datagram unfragmented */
+#define IPV4_PMTU_MIN 576  /* RFC 791/1122: every host accepts a 576-byte datagram; the lowest path MTU we use */
 #define IPV4_FLAG_DF 0x4000
 #define IPV4_FLAG_MF 0x2000
 #define IPV4_OFF_MASK 0x1fff

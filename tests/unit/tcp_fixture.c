@@ -309,6 +309,20 @@ void fx_inject_icmp_error(uint8_t type, uint8_t code, uint16_t sport, uint16_t d
     fx_inject_ip(IPPROTO_ICMP_, 0, icmp, n);
 }
 
+void fx_inject_frag_needed(uint16_t mtu, uint16_t quoted_len, uint16_t sport, uint16_t dport, uint32_t seq)
+{
+    uint8_t tcp[TCP_HDR_LEN] = {0}, quoted[IPV4_HDR_LEN + TCP_HDR_LEN], icmp[ICMP_HDR_LEN + sizeof quoted];
+    wr16(tcp, sport);
+    wr16(tcp + 2, dport);
+    wr32(tcp + 4, seq);
+    struct ipspec q = {.src = T.us, .dst = T.peer, .proto = IPPROTO_TCP_, .df = true};
+    forge_ip(quoted, &q, tcp, sizeof tcp);
+    wr16(quoted + 2, quoted_len); /* the datagram as it was: only its start is quoted */
+    fix_ip_csum(quoted);
+    size_t n = forge_icmp(icmp, ICMP_DEST_UNREACH, ICMP_UNREACH_NEEDFRAG, mtu, quoted, IPV4_HDR_LEN + 8);
+    fx_inject_ip(IPPROTO_ICMP_, 0, icmp, n);
+}
+
 /* ------------------------------------------------------------ capturing */
 
 bool fx_next_out(struct outseg *o)
@@ -340,6 +354,8 @@ bool fx_next_out(struct outseg *o)
         o->flags = p[13];
         o->wnd = rd16(p + 14);
         o->tos = iph[1];
+        o->df = rd16(iph + 6) & IPV4_FLAG_DF;
+        o->ip_len = (uint16_t)tot;
         size_t doff = (size_t)(p[12] >> 4) * 4;
         ck_assert_uint_ge(doff, TCP_HDR_LEN);
         ck_assert_uint_le(doff, len);

@@ -123,6 +123,10 @@ void fx_inject(struct segspec s);
  * from us to the peer and the first 8 bytes of a TCP segment:
  * sport, dport, seq. */
 void fx_inject_icmp_error(uint8_t type, uint8_t code, uint16_t sport, uint16_t dport, uint32_t seq);
+/* A fragmentation needed (RFC 1191: type 3 code 4, Next-Hop MTU `mtu`, 0 as
+ * an old router sends) quoting a datagram from us of total length
+ * quoted_len and the first 8 bytes of its TCP segment. */
+void fx_inject_frag_needed(uint16_t mtu, uint16_t quoted_len, uint16_t sport, uint16_t dport, uint32_t seq);
 
 /* ---------------------------------------------------------- the stack's segments */
 
@@ -143,6 +147,8 @@ struct outseg {
     uint8_t data[2048];
     size_t len;
     uint8_t tos;
+    bool df;               /* the IP header's DF flag */
+    uint16_t ip_len;       /* the IP total length */
 };
 /* The next TCP segment the stack sent (other frames are skipped); false if
  * none is waiting. Options are parsed strictly: every option inside the

@@ -131,6 +131,14 @@ struct ustack_config {
     unsigned reasm_max_datagrams;   /* concurrent reassemblies, default 64 */
     size_t reasm_max_bytes;         /* bytes held across all of them, default 4 MiB */
 
+    /* Path MTU discovery (RFC 1191): TCP sends with DF and learns from ICMP
+     * "fragmentation needed" what fits each destination (docs/protocols.md) */
+    unsigned pmtu_cache_size;       /* destinations remembered, at least 1, default 64;
+                                     * when full, the oldest entry makes room */
+    ustack_time_t pmtu_expire_us;   /* a learnt path MTU returns to the link MTU
+                                     * after, at least 1 us, default 10 min (RFC 1191
+                                     * 6.3, Linux's mtu_expires) */
+
     /* ICMP error rate limit: token bucket */
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */
@@ -216,6 +224,7 @@ struct ustack_usage {
     size_t arp_queued;   /* packets waiting on ARP */
     size_t reasm_datagrams;
     size_t reasm_bytes;
+    size_t pmtu_entries; /* destinations with a learnt path MTU not yet expired */
     size_t sockets;
     size_t tcp_connections; /* TCBs alive: listening, connected, closing, TIME-WAIT */
     size_t tcp_busy;        /* of those, still delivering data or a FIN of ours */

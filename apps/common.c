@@ -22,6 +22,7 @@ const char app_net_usage[] =
     "  --pcap FILE          write every frame in and out to FILE (pcap)\n"
     "  --stats FILE         write the counters to FILE on exit\n"
     "  --trace FILE         write TCP's events to FILE, one JSON line each (docs/trace.md)\n"
+    "  --mem-max BYTES      packet buffer memory of the stack (default 64 MiB; 0: no limit)\n"
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
@@ -258,7 +259,8 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
     if (strncmp(a, "--", 2) != 0)
         return 0;
     const char *name = a + 2;
-    static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed", "trace"};
+    static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed", "trace",
+                                             "mem-max"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(name, with_value[k]) == 0;
@@ -303,6 +305,8 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         n->stats = v;
     } else if (strcmp(name, "trace") == 0) {
         n->trace = v;
+    } else if (strcmp(name, "mem-max") == 0) {
+        n->cfg.mem_max = (size_t)parse_num(n, a, v, (size_t)1 << 40);
     } else if (strcmp(name, "seed") == 0) {
         n->fault.seed = parse_num(n, a, v, UINT64_MAX);
         n->seed_given = true;
@@ -489,11 +493,11 @@ static void snapshot_format(FILE *f, const struct snapshot *s, const char *tap)
     }
     const struct ustack_usage *u = &s->usage;
     fprintf(f,
-            "usage pbufs %zu\nusage timers %zu\nusage arp_entries %zu\nusage arp_queued %zu\n"
-            "usage reasm_datagrams %zu\nusage reasm_bytes %zu\nusage sockets %zu\n"
+            "usage pbufs %zu\nusage pbuf_bytes %zu\nusage timers %zu\nusage arp_entries %zu\n"
+            "usage arp_queued %zu\nusage reasm_datagrams %zu\nusage reasm_bytes %zu\nusage sockets %zu\n"
             "usage tcp_connections %zu\nusage tcp_busy %zu\nusage pmtu_entries %zu\nend\n",
-            u->pbufs, u->timers, u->arp_entries, u->arp_queued, u->reasm_datagrams, u->reasm_bytes, u->sockets,
-            u->tcp_connections, u->tcp_busy, u->pmtu_entries);
+            u->pbufs, u->pbuf_bytes, u->timers, u->arp_entries, u->arp_queued, u->reasm_datagrams, u->reasm_bytes,
+            u->sockets, u->tcp_connections, u->tcp_busy, u->pmtu_entries);
 }
 
 int app_net_snapshot(struct app_net *n, FILE *f)
@@ -523,9 +527,10 @@ static void write_counters(struct app_net *n, FILE *f)
     struct ustack_usage u;
     ustack_get_usage(n->st, &u);
     fprintf(f, "usage_sockets %zu\nusage_tcp_connections %zu\nusage_tcp_busy %zu\nusage_pbufs %zu\n"
-               "usage_arp_queued %zu\nusage_reasm_datagrams %zu\nusage_reasm_bytes %zu\nusage_pmtu_entries %zu\n",
-            u.sockets, u.tcp_connections, u.tcp_busy, u.pbufs, u.arp_queued, u.reasm_datagrams, u.reasm_bytes,
-            u.pmtu_entries);
+               "usage_pbuf_bytes %zu\nusage_arp_queued %zu\nusage_reasm_datagrams %zu\nusage_reasm_bytes %zu\n"
+               "usage_pmtu_entries %zu\n",
+            u.sockets, u.tcp_connections, u.tcp_busy, u.pbufs, u.pbuf_bytes, u.arp_queued, u.reasm_datagrams,
+            u.reasm_bytes, u.pmtu_entries);
     if (n->fault_link) {
         struct ustack_fault_stats in, out;
         ustack_link_fault_stats(n->fault_link, 0, &in);

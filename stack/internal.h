@@ -75,7 +75,7 @@
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
     X(raw_rx) X(raw_tx) X(raw_drop_rcvbuf) X(raw_drop_bad_hdrincl)            \
-    X(pbuf_alloc_failed)                                                       \
+    X(pbuf_alloc_failed) X(pbuf_drop_mem_limit)                                \
     TCP_COUNTERS(X)
 
 enum ustack_counter_id {
@@ -393,6 +393,7 @@ struct ustack {
     bool trace_all;        /* every connection, or only SO_DEBUG sockets' */
 
     size_t pbufs_live;
+    size_t pbuf_bytes;     /* memory held by live pbufs, against cfg.mem_max */
     uint64_t counters[CNT__COUNT];
 
     /* Scratch frame buffer for output. */

@@ -1,10 +1,16 @@
 /*
  * Packet buffers: one allocation holding the bytes of a packet with headroom
  * in front, so each layer on the way out prepends its header in place. The
- * stack counts live buffers so tests can assert that nothing leaked.
+ * stack counts live buffers and their bytes: tests assert that nothing
+ * leaked, and cfg.mem_max bounds the bytes (an allocation beyond it fails,
+ * and every caller treats that as it treats malloc failing: the work is
+ * refused, the packet lost, a send gets ENOBUFS).
  */
 #include <stdlib.h>
 #include "internal.h"
+
+/* The memory a buffer of cap bytes is charged: what malloc is asked for. */
+static size_t pbuf_mem(size_t cap) { return sizeof(struct pbuf) + cap; }
 
 struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len)
 {
@@ -12,7 +18,13 @@ struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len)
         COUNT(st, pbuf_alloc_failed);
         return NULL;
     }
-    struct pbuf *pb = malloc(sizeof *pb + headroom + len);
+    size_t mem = pbuf_mem(headroom + len);
+    if (st->cfg.mem_max && st->pbuf_bytes + mem > st->cfg.mem_max) {
+        COUNT(st, pbuf_drop_mem_limit);
+        COUNT(st, pbuf_alloc_failed);
+        return NULL;
+    }
+    struct pbuf *pb = malloc(mem);
     if (!pb) {
         COUNT(st, pbuf_alloc_failed);
         return NULL;
@@ -28,6 +40,7 @@ struct pbuf *pbuf_alloc(struct ustack *st, size_t headroom, size_t len)
     pb->src_addr = pb->dst_addr = 0;
     pb->src_port = 0;
     st->pbufs_live++;
+    st->pbuf_bytes += mem;
     return pb;
 }
 
@@ -36,6 +49,7 @@ void pbuf_free(struct ustack *st, struct pbuf *pb)
     if (!pb)
         return;
     st->pbufs_live--;
+    st->pbuf_bytes -= pbuf_mem(pb->cap);
     free(pb);
 }
 

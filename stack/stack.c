@@ -30,6 +30,7 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->pmtu_expire_us = USTACK_SEC(600);
     cfg->icmp_err_per_sec = 100;
     cfg->icmp_err_burst = 50;
+    cfg->mem_max = 64u << 20;
     tcp_config_default(&cfg->tcp);
     cfg->max_sockets = 1024;
     cfg->udp_rcvbuf = 212992;
@@ -185,6 +186,7 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
 {
     memset(u, 0, sizeof *u);
     u->pbufs = st->pbufs_live;
+    u->pbuf_bytes = st->pbuf_bytes;
     u->timers = st->timers.len;
     for (unsigned i = 0; i < st->arp.size; i++) {
         const struct arp_entry *e = &st->arp.entries[i];

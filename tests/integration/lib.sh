@@ -162,8 +162,8 @@ pcap_count() { tcpdump -r "$1" -nn 2>/dev/null | grep -cE "$2"; }
 #   check_no_leaks WHAT FILE [TCBS]
 #                           the usage_* lines a program prints at exit (ustackd
 #                           on stdout, any program with --stats FILE): no
-#                           socket, busy connection, packet buffer, ARP queue
-#                           or reassembly left; at most TCBS connections
+#                           socket, busy connection, packet buffer (nor its
+#                           bytes), ARP queue or reassembly left; at most TCBS connections
 #                           (default 0; TIME-WAIT ones are legitimate)
 chargen_py='
 import sys
@@ -200,7 +200,7 @@ since_s() { awk -v t0="$1" -v t1="$(now_s)" 'BEGIN { printf "%.2f", t1 - t0 }'; 
 check_no_leaks() {
     local what=$1 file=$2 tcbs=${3:-0} k
     check "$what: usage_* lines present" grep -q '^usage_sockets ' "$file"
-    for k in usage_sockets usage_tcp_busy usage_pbufs usage_arp_queued usage_reasm_datagrams usage_reasm_bytes; do
+    for k in usage_sockets usage_tcp_busy usage_pbufs usage_pbuf_bytes usage_arp_queued usage_reasm_datagrams usage_reasm_bytes; do
         check_eq "$what: $k" "$(counter $k "$file")" 0
     done
     check "$what: usage_tcp_connections (got $(counter usage_tcp_connections "$file"), want <= $tcbs)" \

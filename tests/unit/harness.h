@@ -56,6 +56,8 @@ struct h {
     struct ustack_link *stack_end; /* the stack's side of the pair */
     struct ustack_link *wire;      /* the test's side */
     ustack_time_t now;
+    uint64_t alloc_failures_expected; /* pbuf_alloc_failed h_done() accepts
+                                       * (tests of cfg.mem_max); 0 otherwise */
 };
 
 /* The fixed config: 10.0.0.2/24, MAC 02:00:0a:00:00:02, gateway 10.0.0.1,
@@ -70,8 +72,10 @@ void h_config(struct ustack_config *cfg);
 struct h *h_new(void);
 /* The same with a config of the test's own and H_* flags. */
 struct h *h_new_cfg(const struct ustack_config *cfg, unsigned flags);
-/* Asserts that no packet buffer, queued ARP packet, reassembly or socket is
- * left, then destroys the stack and the link (ASan checks the rest). */
+/* Asserts that no packet buffer (nor its bytes), queued ARP packet,
+ * reassembly or socket is left and that no allocation failed beyond
+ * t->alloc_failures_expected, then destroys the stack and the link (ASan
+ * checks the rest). */
 void h_done(struct h *t);
 /* Destroys whatever a failed test left (checked teardown). */
 void h_cleanup(void);

@@ -143,6 +143,11 @@ struct ustack_config {
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */
 
+    /* Memory */
+    size_t mem_max;                 /* bytes of packet buffers alive at once
+                                     * across the stack (frames, queues, copies
+                                     * for sockets), default 64 MiB; 0 = no limit */
+
     /* TCP (RFC 9293, RFC 6298, RFC 1122 4.2): every tunable of the engine */
     struct ustack_tcp_config tcp;
 
@@ -219,6 +224,7 @@ uint64_t ustack_counter_get(const struct ustack *st, const char *name);
 /* Live resources, for leak checks in tests. */
 struct ustack_usage {
     size_t pbufs;        /* packet buffers alive */
+    size_t pbuf_bytes;   /* their memory, as counted against mem_max */
     size_t timers;       /* timers armed */
     size_t arp_entries;
     size_t arp_queued;   /* packets waiting on ARP */

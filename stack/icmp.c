@@ -1,7 +1,8 @@
 /*
- * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests, hands errors that
- * arrive to the socket they concern (a fragmentation needed with its
- * Next-Hop MTU, for TCP's path MTU discovery), and sends errors (destination
+ * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests (at most
+ * cfg.icmp_echo_per_sec per second when set), hands errors that arrive to
+ * the socket they concern (a fragmentation needed with its Next-Hop MTU,
+ * for TCP's path MTU discovery), and sends errors (destination
  * unreachable, time exceeded) under the rules of RFC 1122 3.2.2: never about
  * an ICMP error, a broadcast, a non-first fragment or an invalid source, and
  * at most cfg.icmp_err_per_sec per second (token bucket, burst
@@ -17,8 +18,30 @@ static bool icmp_is_error_type(uint8_t type)
            type == ICMP_TIME_EXCEEDED || type == ICMP_PARAM_PROBLEM;
 }
 
+/* Takes a token from b, which gains per_sec tokens a second up to burst;
+ * false when there is none. */
+static bool icmp_bucket_take(struct ustack *st, struct token_bucket *b, unsigned per_sec, unsigned burst)
+{
+    const uint64_t scale = 1000000u; /* tokens are counted in millionths */
+    uint64_t cap = (uint64_t)burst * scale;
+    ustack_time_t dt = st->now - b->at;
+    b->at = st->now;
+    b->tokens += dt * per_sec;
+    if (b->tokens > cap)
+        b->tokens = cap;
+    if (b->tokens < scale)
+        return false;
+    b->tokens -= scale;
+    return true;
+}
+
 static void icmp_echo_reply(struct ustack *st, struct pbuf *req, const struct ipv4_hdr_info *h)
 {
+    if (st->cfg.icmp_echo_per_sec &&
+        !icmp_bucket_take(st, &st->icmp_echo_bucket, st->cfg.icmp_echo_per_sec, st->cfg.icmp_echo_burst)) {
+        COUNT(st, icmp_echo_rate_limited);
+        return;
+    }
     /* The reply carries the request's identifier, sequence and data (RFC 792);
      * it is built in a fresh buffer with room for the headers below. */
     struct pbuf *pb = pbuf_alloc(st, PBUF_HEADROOM, req->len);
@@ -113,21 +136,6 @@ drop:
     pbuf_free(st, pb);
 }
 
-static bool icmp_rate_ok(struct ustack *st)
-{
-    const uint64_t scale = 1000000u; /* tokens are counted in millionths */
-    uint64_t cap = (uint64_t)st->cfg.icmp_err_burst * scale;
-    ustack_time_t dt = st->now - st->icmp_tokens_at;
-    st->icmp_tokens_at = st->now;
-    st->icmp_tokens += dt * st->cfg.icmp_err_per_sec;
-    if (st->icmp_tokens > cap)
-        st->icmp_tokens = cap;
-    if (st->icmp_tokens < scale)
-        return false;
-    st->icmp_tokens -= scale;
-    return true;
-}
-
 void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code)
 {
     if (orig_len < IPV4_HDR_LEN)
@@ -148,7 +156,7 @@ void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, ui
         COUNT(st, icmp_err_suppressed);
         return;
     }
-    if (!icmp_rate_ok(st)) {
+    if (!icmp_bucket_take(st, &st->icmp_err_bucket, st->cfg.icmp_err_per_sec, st->cfg.icmp_err_burst)) {
         COUNT(st, icmp_err_rate_limited);
         return;
     }

@@ -71,6 +71,7 @@
     X(icmp_rx_errors) X(icmp_tx_errors) X(icmp_drop_short)                     \
     X(icmp_drop_bad_checksum) X(icmp_drop_broadcast_echo)                      \
     X(icmp_err_rate_limited) X(icmp_err_suppressed) X(icmp_rx_frag_needed)     \
+    X(icmp_echo_rate_limited)                                                  \
     X(udp_rx) X(udp_tx) X(udp_drop_short) X(udp_drop_bad_len)                  \
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
@@ -307,6 +308,12 @@ void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *
  * included; borrowed) unless RFC 1122 3.2.2 forbids it or the rate limit is
  * reached. */
 void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code);
+/* A token bucket: `tokens` in millionths, refilled at a rate per second up to
+ * a burst (ICMP errors, echo replies). */
+struct token_bucket {
+    uint64_t tokens;
+    ustack_time_t at;         /* last refill */
+};
 
 /* --------------------------------------------------------------------- TCP */
 
@@ -376,9 +383,10 @@ struct ustack {
     struct reasm_state reasm;
     struct pmtu_cache pmtu;
 
-    /* ICMP error token bucket (tokens scaled by 1e6 per second). */
-    uint64_t icmp_tokens;
-    ustack_time_t icmp_tokens_at;
+    /* ICMP rate limits: errors (cfg.icmp_err_*) and echo replies
+     * (cfg.icmp_echo_*). */
+    struct token_bucket icmp_err_bucket;
+    struct token_bucket icmp_echo_bucket;
 
     struct sock_table *socks;
     struct tcp_stack *tcp;

@@ -30,6 +30,8 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->pmtu_expire_us = USTACK_SEC(600);
     cfg->icmp_err_per_sec = 100;
     cfg->icmp_err_burst = 50;
+    cfg->icmp_echo_per_sec = 0;
+    cfg->icmp_echo_burst = 50;
     cfg->mem_max = 64u << 20;
     tcp_config_default(&cfg->tcp);
     cfg->max_sockets = 1024;
@@ -72,7 +74,8 @@ struct ustack *ustack_create(const struct ustack_config *cfg, struct ustack_link
     st->bcast = (cfg->addr & st->netmask) | ~st->netmask;
     st->rng = cfg->random_seed ^ 0x75737461636bULL;
     st->ip_id = (uint16_t)ustack_random(st);
-    st->icmp_tokens = (uint64_t)cfg->icmp_err_burst * 1000000u;
+    st->icmp_err_bucket.tokens = (uint64_t)cfg->icmp_err_burst * 1000000u;
+    st->icmp_echo_bucket.tokens = (uint64_t)cfg->icmp_echo_burst * 1000000u;
     if (arp_init(st) < 0 || ipv4_pmtu_init(st) < 0 || sock_init(st) < 0 || !(st->tcp = tcp_engine_new(st))) {
         ustack_destroy(st);
         errno = ENOMEM;
@@ -134,7 +137,8 @@ void ustack_poll(struct ustack *st, ustack_time_t now)
         st->now = now;
     if (!st->started) {
         st->started = true;
-        st->icmp_tokens_at = st->now;
+        st->icmp_err_bucket.at = st->now;
+        st->icmp_echo_bucket.at = st->now;
         arp_announce_start(st);
     }
     timer_run_due(st, st->now);

@@ -1,8 +1,8 @@
 /*
  * ICMP: echo replies, input checks, the errors the stack sends (port and
  * protocol unreachable, time exceeded) with the RFC 1122 3.2.2 rules on when
- * not to send one, the rate limit, and errors received for our own UDP
- * datagrams surfacing on the socket.
+ * not to send one, the rate limits of errors and of echo replies, and errors
+ * received for our own UDP datagrams surfacing on the socket.
  */
 #include <errno.h>
 #include <string.h>
@@ -291,6 +291,58 @@ START_TEST(error_rate_limit_allows_a_burst_then_refills)
 }
 END_TEST
 
+START_TEST(echo_replies_unlimited_by_default)
+{
+    struct h *t = h_new();
+    uint8_t icmp[16];
+    size_t n = forge_icmp(icmp, ICMP_ECHO_REQUEST, 0, 1, "abcdefgh", 8);
+    for (int i = 0; i < 300; i++)
+        h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    ck_assert_uint_eq(h_drain(t), 300);
+    ck_assert_uint_eq(h_cnt(t, "icmp_echo_rate_limited"), 0);
+    h_done(t);
+}
+END_TEST
+
+START_TEST(echo_reply_rate_limit_allows_a_burst_then_refills)
+{
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.icmp_echo_per_sec = 10;
+    cfg.icmp_echo_burst = 3;
+    struct h *t = h_new_cfg(&cfg, 0);
+    uint8_t icmp[16];
+    size_t n = forge_icmp(icmp, ICMP_ECHO_REQUEST, 0, 1, "abcdefgh", 8);
+    for (int i = 0; i < 5; i++)
+        h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    ck_assert_uint_eq(h_drain(t), 3);
+    ck_assert_uint_eq(h_cnt(t, "icmp_echo_rate_limited"), 2);
+    ck_assert_uint_eq(h_cnt(t, "icmp_rx_echo_requests"), 5);
+    ck_assert_uint_eq(h_cnt(t, "icmp_tx_echo_replies"), 3);
+    /* One token per 100 ms. */
+    h_step(t, USTACK_MS(100) - 1);
+    h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    ck_assert_uint_eq(h_drain(t), 0);
+    h_step(t, 1);
+    h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    ck_assert_uint_eq(h_drain(t), 1);
+    ck_assert_uint_eq(h_cnt(t, "icmp_echo_rate_limited"), 4);
+    /* Errors have a bucket of their own. */
+    h_inject_udp(t, 3333, 9999, "x", 1);
+    ck_assert_uint_eq(h_drain(t), 1);
+    ck_assert_uint_eq(h_cnt(t, "icmp_tx_errors"), 1);
+    /* A long pause refills to the burst, no more. */
+    h_step(t, USTACK_SEC(10));
+    h_learn(t, PEER_IP, PEER_MAC);
+    h_drain(t);
+    for (int i = 0; i < 5; i++)
+        h_inject_ip(t, &(struct ipspec){.proto = IPPROTO_ICMP_}, icmp, n);
+    ck_assert_uint_eq(h_drain(t), 3);
+    h_done(t);
+}
+END_TEST
+
 /* Sends one datagram from s to PEER:7777 and builds, in icmp[], the ICMP
  * error (type, code) PEER would answer with; returns its length. */
 static size_t error_for_sent(struct h *t, int s, uint8_t *icmp, uint8_t type, uint8_t code)
@@ -432,6 +484,8 @@ Suite *suite_icmp(void)
     tcase_add_test(tc, no_error_about_link_layer_broadcasts_even_in_fragments);
     tcase_add_test(tc, no_error_about_a_non_first_fragment);
     tcase_add_test(tc, error_rate_limit_allows_a_burst_then_refills);
+    tcase_add_test(tc, echo_replies_unlimited_by_default);
+    tcase_add_test(tc, echo_reply_rate_limit_allows_a_burst_then_refills);
     tcase_add_test(tc, port_unreachable_surfaces_as_econnrefused_on_connected_socket);
     tcase_add_test(tc, port_unreachable_from_ourselves_reaches_connected_socket);
     tcase_add_test(tc, received_errors_map_to_errno);

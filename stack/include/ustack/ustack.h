@@ -142,6 +142,10 @@ struct ustack_config {
     /* ICMP error rate limit: token bucket */
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */
+    /* ICMP echo reply rate limit: token bucket */
+    unsigned icmp_echo_per_sec;     /* default 0 = unlimited, as Linux (echo
+                                     * replies are not in its icmp_ratemask) */
+    unsigned icmp_echo_burst;       /* default 50 (used when per_sec > 0) */
 
     /* Memory */
     size_t mem_max;                 /* bytes of packet buffers alive at once

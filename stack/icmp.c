@@ -1,9 +1,10 @@
 /*
- * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests (at most
+ * ICMP (RFC 792, RFC 1122 3.2.2): answers echo requests (reflecting their
+ * Record Route and Timestamp options, RFC 1122 3.2.2.6; at most
  * cfg.icmp_echo_per_sec per second when set), hands errors that arrive to
  * the socket they concern (a fragmentation needed with its Next-Hop MTU,
- * for TCP's path MTU discovery), and sends errors (destination
- * unreachable, time exceeded) under the rules of RFC 1122 3.2.2: never about
+ * for TCP's path MTU discovery), and sends errors (destination unreachable,
+ * time exceeded, parameter problem) under the rules of RFC 1122 3.2.2: never about
  * an ICMP error, a broadcast, a non-first fragment or an invalid source, and
  * at most cfg.icmp_err_per_sec per second (token bucket, burst
  * cfg.icmp_err_burst).
@@ -54,7 +55,11 @@ static void icmp_echo_reply(struct ustack *st, struct pbuf *req, const struct ip
     wr16(pb->data + 2, inet_checksum(pb->data, pb->len));
     COUNT(st, icmp_tx);
     COUNT(st, icmp_tx_echo_replies);
-    ipv4_output(st, pb, IPPROTO_ICMP_, st->cfg.addr, h->src, 0, false);
+    /* RFC 1122 3.2.2.6: Record Route and Timestamp options come back,
+     * recorded on arrival and again here, on the way out. */
+    uint8_t opts[IPV4_OPT_SPACE];
+    size_t optlen = h->opt.rr || h->opt.ts ? ipv4_opts_echo(st, &h->opt, opts) : 0;
+    ipv4_output_opts(st, pb, IPPROTO_ICMP_, st->cfg.addr, h->src, 0, false, 0, opts, optlen);
 }
 
 /* An error about a datagram we sent: find the socket it concerns from the
@@ -136,7 +141,10 @@ drop:
     pbuf_free(st, pb);
 }
 
-void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code)
+/* An error of (type, code) whose second word is `rest` (zero, or a
+ * parameter problem's pointer) about the datagram orig. */
+static void icmp_error_send(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code,
+                            uint32_t rest)
 {
     if (orig_len < IPV4_HDR_LEN)
         return;
@@ -169,10 +177,21 @@ void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, ui
     p[0] = type;
     p[1] = code;
     wr16(p + 2, 0);
-    wr32(p + 4, 0);
+    wr32(p + 4, rest);
     memcpy(p + ICMP_HDR_LEN, orig, quote);
     wr16(p + 2, inet_checksum(p, pb->len));
     COUNT(st, icmp_tx);
     COUNT(st, icmp_tx_errors);
     ipv4_output(st, pb, IPPROTO_ICMP_, st->cfg.addr, src, 0, false);
+}
+
+void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code)
+{
+    icmp_error_send(st, orig, orig_len, type, code, 0);
+}
+
+void icmp_send_param_problem(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t pointer)
+{
+    /* RFC 792: the pointer is the first octet of the second word. */
+    icmp_error_send(st, orig, orig_len, ICMP_PARAM_PROBLEM, ICMP_PARAMPROB_POINTER, (uint32_t)pointer << 24);
 }

@@ -67,6 +67,7 @@
     X(ip_reasm_overlap) X(ip_reasm_dup)                                        \
     X(ip_pmtu_updates) X(ip_pmtu_plateau) X(ip_pmtu_clamped)                   \
     X(ip_pmtu_drop_not_lower) X(ip_pmtu_expired) X(ip_pmtu_evictions)          \
+    X(ip_drop_bad_options) X(ip_drop_srcroute) X(ip_drop_srcroute_refused)     \
     X(icmp_rx) X(icmp_tx) X(icmp_rx_echo_requests) X(icmp_tx_echo_replies)     \
     X(icmp_rx_errors) X(icmp_tx_errors) X(icmp_drop_short)                     \
     X(icmp_drop_bad_checksum) X(icmp_drop_broadcast_echo)                      \
@@ -196,6 +197,16 @@ void eth_output(struct ustack *st, struct pbuf *pb, const uint8_t dst[6], uint16
 
 /* -------------------------------------------------------------------- IPv4 */
 
+/* The options of a received header (ipv4_opt.c), validated, with this host
+ * recorded on arrival in a Record Route or Timestamp option that had room.
+ * rr, ts and srr are the offsets in the header (20..59) of those options,
+ * 0 when absent; b[] holds the header's bytes 20 onwards. */
+struct ipv4_opts {
+    uint8_t len;              /* bytes of options: IHL * 4 - 20 */
+    uint8_t rr, ts, srr;      /* srr: loose or strict source route */
+    uint8_t b[IPV4_OPT_SPACE];
+};
+
 /* A parsed IPv4 header, host order except the addresses. */
 struct ipv4_hdr_info {
     uint8_t ihl_bytes;
@@ -209,6 +220,7 @@ struct ipv4_hdr_info {
     uint32_t src, dst;
     bool to_broadcast;
     bool link_bcast;          /* came as a link-layer broadcast (no ICMP errors) */
+    struct ipv4_opts opt;     /* filled by ipv4_opts_input(); opt.len 0 = none */
 };
 
 struct reasm_frag {
@@ -251,6 +263,10 @@ int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src,
 /* The same with a TOS byte (its low two bits are the ECN field, RFC 3168). */
 int ipv4_output_tos(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst,
                     uint8_t ttl, bool df, uint8_t tos);
+/* The same with options: optlen bytes (a multiple of 4, at most 40) copied
+ * after the base header. */
+int ipv4_output_opts(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst,
+                     uint8_t ttl, bool df, uint8_t tos, const uint8_t *opts, size_t optlen);
 /* Sends a datagram whose IP header is already in pb (IP_HDRINCL); the header
  * has been checked by the caller. Consumes pb. */
 int ipv4_output_hdrincl(struct ustack *st, struct pbuf *pb);
@@ -264,6 +280,16 @@ uint16_t ipv4_next_id(struct ustack *st);
  * last piece arrives; NULL otherwise. Consumes pb. */
 struct pbuf *ipv4_reasm_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *h);
 void ipv4_reasm_fini(struct ustack *st);
+/* Options (ipv4_opt.c). ipv4_opts_input() validates the options of the
+ * header hdr (h->ihl_bytes long, checksum checked) as RFC 791 3.1 lays them
+ * out, copies them into h->opt and records this host in a Record Route or
+ * Timestamp option with room. Returns 0, or the offset in the header of the
+ * octet at fault: the pointer of a Parameter Problem (RFC 1122 3.2.2.5). */
+int ipv4_opts_input(struct ustack *st, const uint8_t *hdr, struct ipv4_hdr_info *h);
+/* The options of a reply to a datagram that came with `in`: its Record Route
+ * and Timestamp options, updated once more with this host (RFC 1122
+ * 3.2.2.6), into out. Returns their length, padded to a multiple of 4. */
+size_t ipv4_opts_echo(struct ustack *st, const struct ipv4_opts *in, uint8_t out[IPV4_OPT_SPACE]);
 /* Fragmentation (ipv4_frag.c): pb holds a complete datagram with its header;
  * sends it in MTU-sized pieces to next hop nh. Consumes pb. */
 int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh);
@@ -308,6 +334,9 @@ void icmp_input(struct ustack *st, struct pbuf *pb, const struct ipv4_hdr_info *
  * included; borrowed) unless RFC 1122 3.2.2 forbids it or the rate limit is
  * reached. */
 void icmp_send_error(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t type, uint8_t code);
+/* The same for a Parameter Problem (type 12, code 0) whose pointer names the
+ * octet at fault in orig's header (RFC 792, RFC 1122 3.2.2.5). */
+void icmp_send_param_problem(struct ustack *st, const uint8_t *orig, size_t orig_len, uint8_t pointer);
 /* A token bucket: `tokens` in millionths, refilled at a rate per second up to
  * a burst (ICMP errors, echo replies). */
 struct token_bucket {

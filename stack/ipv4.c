@@ -3,8 +3,9 @@
  * what is addressed to us, sends fragments to reassembly and dispatches to
  * ICMP, UDP, TCP and raw sockets. ipv4_output() builds the header,
  * routes (connected subnet or default gateway), fragments to the MTU and
- * hands the packet to ARP. Options are accepted and ignored; there is no
- * forwarding.
+ * hands the packet to ARP. Options are checked (ipv4_opt.c): malformed ones
+ * are answered with a Parameter Problem, source-routed datagrams dropped
+ * unless cfg.ip_accept_source_route; there is no forwarding.
  */
 #include <errno.h>
 #include <string.h>
@@ -62,6 +63,33 @@ static int ipv4_parse(struct ustack *st, const uint8_t *p, size_t len, struct ip
     h->dst = rdaddr(p + 16);
     h->to_broadcast = ipv4_is_broadcast(st, h->dst);
     h->link_bcast = false;
+    h->opt.len = 0;
+    h->opt.rr = h->opt.ts = h->opt.srr = 0;
+    return 0;
+}
+
+/* The options of a datagram for us (RFC 1122 3.2.1.8), before reassembly as
+ * 3.2.1.8 asks: malformed ones get a Parameter Problem (3.2.2.5) pointing at
+ * the octet at fault. Returns 0 or the counter id of the reason to drop. */
+static int ipv4_options_check(struct ustack *st, const struct pbuf *pb, struct ipv4_hdr_info *h)
+{
+    int at = ipv4_opts_input(st, pb->data, h);
+    if (at) {
+        if (!h->to_broadcast && !h->link_bcast) /* RFC 1122 3.2.2 */
+            icmp_send_param_problem(st, pb->data, pb->len, (uint8_t)at);
+        return CNT_ip_drop_bad_options;
+    }
+    if (h->opt.srr) {
+        const uint8_t *sr = h->opt.b + h->opt.srr - IPV4_HDR_LEN;
+        /* Not finished: we are a hop, not the destination, and a host that
+         * does not forward drops it (RFC 1122 3.3.5). */
+        if (sr[2] <= sr[1])
+            return CNT_ip_drop_srcroute;
+        /* Finished: we are the final destination (RFC 1122 3.2.1.8c), if we
+         * accept source routes at all; Linux by default does not. */
+        if (!st->cfg.ip_accept_source_route)
+            return CNT_ip_drop_srcroute_refused;
+    }
     return 0;
 }
 
@@ -87,13 +115,20 @@ void ipv4_input(struct ustack *st, struct pbuf *pb)
         COUNT(st, ip_drop_bad_src);
         goto drop;
     }
+    if (h.ihl_bytes > IPV4_HDR_LEN && (why = ipv4_options_check(st, pb, &h))) {
+        st->counters[why]++;
+        goto drop;
+    }
     if (h.mf || h.frag_off_bytes) {
         COUNT(st, ip_frags_rx);
         pb = ipv4_reasm_input(st, pb, &h);
         if (!pb)
             return;
-        /* Reassembled: reparse the rebuilt header (it has no MF/offset). */
-        if (ipv4_parse(st, pb->data, pb->len, &h) != 0) {
+        /* Reassembled: reparse the rebuilt header (it has no MF/offset),
+         * options included: they are the first fragment's, checked when it
+         * came, and now recorded for the whole datagram. */
+        if (ipv4_parse(st, pb->data, pb->len, &h) != 0 ||
+            (h.ihl_bytes > IPV4_HDR_LEN && ipv4_opts_input(st, pb->data, &h) != 0)) {
             COUNT(st, ip_drop_frag_bad);
             goto drop;
         }
@@ -168,16 +203,23 @@ int ipv4_output(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src,
 int ipv4_output_tos(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst, uint8_t ttl,
                     bool df, uint8_t tos)
 {
-    if (pb->len + IPV4_HDR_LEN > IPV4_MAX_LEN) {
+    return ipv4_output_opts(st, pb, proto, src, dst, ttl, df, tos, NULL, 0);
+}
+
+int ipv4_output_opts(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t src, uint32_t dst, uint8_t ttl,
+                     bool df, uint8_t tos, const uint8_t *opts, size_t optlen)
+{
+    size_t hl = IPV4_HDR_LEN + optlen;
+    if (optlen % 4 || optlen > IPV4_OPT_SPACE || pb->len + hl > IPV4_MAX_LEN) {
         pbuf_free(st, pb);
         return -EMSGSIZE;
     }
-    uint8_t *p = pbuf_push(pb, IPV4_HDR_LEN);
+    uint8_t *p = pbuf_push(pb, hl);
     if (!p) {
         pbuf_free(st, pb);
         return -ENOMEM;
     }
-    p[0] = 0x45;
+    p[0] = (uint8_t)(0x40 | hl / 4);
     p[1] = tos;
     wr16(p + 2, (uint16_t)pb->len);
     wr16(p + 4, ipv4_next_id(st));
@@ -187,7 +229,9 @@ int ipv4_output_tos(struct ustack *st, struct pbuf *pb, uint8_t proto, uint32_t 
     wr16(p + 10, 0);
     wraddr(p + 12, src ? src : st->cfg.addr);
     wraddr(p + 16, dst);
-    wr16(p + 10, inet_checksum(p, IPV4_HDR_LEN));
+    if (optlen)
+        memcpy(p + IPV4_HDR_LEN, opts, optlen);
+    wr16(p + 10, inet_checksum(p, hl));
     return ipv4_send_datagram(st, pb, dst, df);
 }
 

@@ -227,15 +227,40 @@ drop:
     return NULL;
 }
 
+/* The header of the pieces after the first (RFC 791 3.2): options without
+ * the copied bit become NOPs, so every piece has the same header length (as
+ * Linux's ip_options_fragment does). An option list that cannot be walked
+ * is left as it is from there on. */
+static void frag_later_header(uint8_t *hdr, size_t hl)
+{
+    for (size_t i = IPV4_HDR_LEN; i < hl;) {
+        if (hdr[i] == IPV4_OPT_EOL)
+            break;
+        if (hdr[i] == IPV4_OPT_NOP) {
+            i++;
+            continue;
+        }
+        if (hl - i < 2 || hdr[i + 1] < 2 || hdr[i + 1] > hl - i)
+            break;
+        size_t len = hdr[i + 1];
+        if (!(hdr[i] & IPV4_OPT_COPIED))
+            memset(hdr + i, IPV4_OPT_NOP, len);
+        i += len;
+    }
+}
+
 /* Sends a datagram too large for the MTU in pieces (RFC 791 3.2 "an example
- * fragmentation procedure"). Every piece carries the base header; options are
- * not copied (ustack sends none). */
+ * fragmentation procedure"). The first piece carries the whole header, the
+ * others only the options that are copied on fragmentation. */
 int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh)
 {
     const uint8_t *ip = pb->data;
     uint16_t hl = (uint16_t)((ip[0] & 0x0f) * 4);
     size_t payload_len = pb->len - hl;
-    size_t chunk_max = (size_t)(st->cfg.mtu - IPV4_HDR_LEN) & ~(size_t)7;
+    size_t chunk_max = (size_t)(st->cfg.mtu - hl) & ~(size_t)7;
+    uint8_t later[IPV4_MAX_HDR_LEN];
+    memcpy(later, ip, hl);
+    frag_later_header(later, hl);
     uint16_t ff = rd16(ip + 6);
     uint32_t base_off = (uint32_t)(ff & IPV4_OFF_MASK) * 8;
     bool orig_mf = ff & IPV4_FLAG_MF;
@@ -245,20 +270,19 @@ int ipv4_fragment_output(struct ustack *st, struct pbuf *pb, uint32_t nh)
     for (size_t off = 0; off < payload_len; off += chunk_max) {
         size_t n = payload_len - off < chunk_max ? payload_len - off : chunk_max;
         bool last = off + n == payload_len;
-        struct pbuf *f = pbuf_alloc(st, PBUF_HEADROOM, IPV4_HDR_LEN + n);
+        struct pbuf *f = pbuf_alloc(st, PBUF_HEADROOM, hl + n);
         if (!f) {
             rc = -ENOMEM;
             break;
         }
         uint8_t *p = f->data;
-        memcpy(p, ip, IPV4_HDR_LEN);
-        p[0] = 0x45;
-        memcpy(p + IPV4_HDR_LEN, ip + hl + off, n);
-        wr16(p + 2, (uint16_t)(IPV4_HDR_LEN + n));
+        memcpy(p, off == 0 ? ip : later, hl);
+        memcpy(p + hl, ip + hl + off, n);
+        wr16(p + 2, (uint16_t)(hl + n));
         uint16_t flags = (!last || orig_mf) ? IPV4_FLAG_MF : 0;
         wr16(p + 6, (uint16_t)(flags | ((base_off + off) / 8)));
         wr16(p + 10, 0);
-        wr16(p + 10, inet_checksum(p, IPV4_HDR_LEN));
+        wr16(p + 10, inet_checksum(p, hl));
         f->owner_sock = pb->owner_sock;
         f->owner_gen = pb->owner_gen;
         COUNT(st, ip_frags_tx);

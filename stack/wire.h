@@ -26,6 +26,24 @@
 #define IPV4_FLAG_DF 0x4000
 #define IPV4_FLAG_MF 0x2000
 #define IPV4_OFF_MASK 0x1fff
+#define IPV4_MAX_HDR_LEN 60
+#define IPV4_OPT_SPACE (IPV4_MAX_HDR_LEN - IPV4_HDR_LEN) /* 40 bytes of options at most */
+
+/* IPv4 options (RFC 791 3.1): the type octets, the bit that says an option is
+ * copied into every fragment, and the Timestamp option's flags. */
+#define IPV4_OPT_EOL 0
+#define IPV4_OPT_NOP 1
+#define IPV4_OPT_RR 7          /* record route */
+#define IPV4_OPT_TS 68         /* internet timestamp */
+#define IPV4_OPT_SEC 130       /* security (RFC 1108) */
+#define IPV4_OPT_LSRR 131      /* loose source and record route */
+#define IPV4_OPT_SID 136       /* stream identifier */
+#define IPV4_OPT_SSRR 137      /* strict source and record route */
+#define IPV4_OPT_RA 148        /* router alert (RFC 2113) */
+#define IPV4_OPT_COPIED 0x80
+#define IPV4_TS_ONLY 0         /* timestamps only */
+#define IPV4_TS_ADDR 1         /* each timestamp preceded by the address that wrote it */
+#define IPV4_TS_PRESPEC 3      /* addresses given by the sender; each fills its own slot */
 
 #define IPPROTO_ICMP_ 1
 #define IPPROTO_TCP_ 6
@@ -45,6 +63,7 @@
 #define ICMP_UNREACH_PORT 3
 #define ICMP_UNREACH_NEEDFRAG 4
 #define ICMP_TIMXCEED_REASM 1
+#define ICMP_PARAMPROB_POINTER 0 /* code 0: the pointer names the octet at fault */
 
 /* The ECN field, the low two bits of the IPv4 TOS byte (RFC 3168 5). */
 #define IP_ECN_MASK 0x03

@@ -139,6 +139,12 @@ struct ustack_config {
                                      * after, at least 1 us, default 10 min (RFC 1191
                                      * 6.3, Linux's mtu_expires) */
 
+    /* IPv4 options (RFC 791 3.1, RFC 1122 3.2.1.8) */
+    bool ip_accept_source_route;    /* be the final destination of a finished
+                                     * source route; default false, as Linux's
+                                     * accept_source_route=0: every
+                                     * source-routed datagram is dropped */
+
     /* ICMP error rate limit: token bucket */
     unsigned icmp_err_per_sec;      /* default 100 */
     unsigned icmp_err_burst;        /* default 50 */

@@ -13,6 +13,8 @@
 #   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
 #   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
+#   make integration-asan  the same against ASan + UBSan builds of the programs (ASAN_SUITES
+#                   picks tests; make test runs the TCP and malformed-input ones)
 #   make check-layers  protocol code imports no clock, system call or runtime symbol; tcp_var.h
 #                   only in stack/tcp*.c; links, runtime and programs use public headers only
 #   make check-layers-test  tools/check-layers.sh against the tree and planted violations
@@ -58,7 +60,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim soak soak-ci sim-matrix sim-matrix-short sim-matrix-update asan fuzz fuzz-ci integration demo deps install clean study study-docs study-test study-real check-layers check-layers-test
+.PHONY: all lib apps test unit sim soak soak-ci sim-matrix sim-matrix-short sim-matrix-update asan asan-apps fuzz fuzz-ci integration integration-asan demo deps install clean study study-docs study-test study-real check-layers check-layers-test
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -150,9 +152,11 @@ sim-matrix-update: $(SIM_MATRIX_BIN)
 	exit $$rc
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+ASAN_OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+ASAN_LDLIBS := -lpthread -lm -fsanitize=address,undefined
 asan:
-	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-	  LDLIBS="-lpthread -lm -fsanitize=address,undefined" build/asan/tests/unit build/asan/sim/sim_tcp \
+	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="$(ASAN_OPT)" \
+	  LDLIBS="$(ASAN_LDLIBS)" build/asan/tests/unit build/asan/sim/sim_tcp \
 	  build/asan/sim/sim_soak
 ifdef SEED
 	$(ASAN_ENV) build/asan/sim/sim_tcp --seed $(SEED) $(SIM_ARGS)
@@ -184,6 +188,18 @@ fuzz-ci:
 
 integration: all
 	bash tests/integration/run.sh
+
+# The integration suite against ASan + UBSan builds of the programs
+# (build/asan/bin): a sanitizer report or a leak at exit makes a program exit
+# non-zero, which the tests count as a failure. ASAN_SUITES picks the tests
+# (default: all); make test runs the TCP and malformed-input ones.
+ASAN_SUITES ?=
+ASAN_CI_SUITES := test_tcp_linux.sh test_tcp_http.sh test_tcp_loss.sh test_malformed.py test_pmtu.py
+asan-apps:
+	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="$(ASAN_OPT)" LDLIBS="$(ASAN_LDLIBS)" apps
+
+integration-asan: asan-apps
+	USTACK_BIN=$(CURDIR)/build/asan/bin $(ASAN_ENV) bash tests/integration/run.sh $(ASAN_SUITES)
 
 # The layering (tools/check-layers.sh): nm on the library's objects, $(CC) -MM
 # on its sources and the programs'. check-layers-test plants violations in
@@ -259,6 +275,7 @@ test: deps
 	$(MAKE) --no-print-directory asan
 	$(MAKE) --no-print-directory fuzz-ci
 	$(MAKE) --no-print-directory integration
+	$(MAKE) --no-print-directory integration-asan ASAN_SUITES="$(ASAN_CI_SUITES)"
 
 demo: deps all
 	bash tools/demo.sh

@@ -46,13 +46,13 @@ head -c $M50 /dev/urandom >"$WORK/b"
 head -c 1048576 /dev/urandom >"$WORK/small"
 sha_a=$(sha256_of "$WORK/a") sha_b=$(sha256_of "$WORK/b") sha_small=$(sha256_of "$WORK/small")
 
-# Linux's nc connects to a ustack-nc -l that may not listen yet: retry while
-# refused (bounded).
+# Linux's nc connects to a ustack-nc -l that may not listen yet, or whose
+# stack does not answer ARP yet: retry while refused or unreachable (bounded).
 nc_to_ustack() {
     local port=$1 in=$2 out=$3 end=$((SECONDS + 10))
     while :; do
         ip netns exec "$NS" timeout 120 nc -N 10.0.0.3 "$port" <"$in" >"$out" 2>"$WORK/nc.err" && return 0
-        grep -q 'refused' "$WORK/nc.err" && [ $SECONDS -lt $end ] || return 1
+        grep -qE 'refused|No route to host' "$WORK/nc.err" && [ $SECONDS -lt $end ] || return 1
         sleep 0.05
     done
 }

@@ -13,6 +13,7 @@ pkgs=(
     nftables                               # kernel-side loss without netem
     tshark                                 # captures read back (test_trace_tshark.sh, test_tcp_sack.sh)
     python3 python3-scapy                  # crafted and malformed packets
+    hping3 nmap                            # floods and scans (test_floods.sh)
     python3-matplotlib                     # tools/ustack-plot (make study)
 )
 

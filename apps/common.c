@@ -25,6 +25,7 @@ const char app_net_usage[] =
     "  --mem-max BYTES      packet buffer memory of the stack (default 64 MiB; 0: no limit)\n"
     "  --icmp-echo-per-sec N  echo replies per second (default 0: unlimited, as Linux)\n"
     "  --accept-source-route 0|1  accept datagrams whose source route ended here (default 0)\n"
+    "  --ip-reasm-timeout-ms N  give up an IPv4 reassembly after N ms (default 30000)\n"
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
@@ -262,7 +263,8 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         return 0;
     const char *name = a + 2;
     static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed", "trace",
-                                             "mem-max", "icmp-echo-per-sec", "accept-source-route"};
+                                             "mem-max", "icmp-echo-per-sec", "accept-source-route",
+                                             "ip-reasm-timeout-ms"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(name, with_value[k]) == 0;
@@ -313,6 +315,10 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         n->cfg.icmp_echo_per_sec = (unsigned)parse_num(n, a, v, 1000000);
     } else if (strcmp(name, "accept-source-route") == 0) {
         n->cfg.ip_accept_source_route = parse_num(n, a, v, 1) != 0;
+    } else if (strcmp(name, "ip-reasm-timeout-ms") == 0) {
+        n->cfg.reasm_timeout_us = USTACK_MS(parse_num(n, a, v, 3600000));
+        if (n->cfg.reasm_timeout_us == 0)
+            app_usage_error(n->prog, "--ip-reasm-timeout-ms must be at least 1");
     } else if (strcmp(name, "seed") == 0) {
         n->fault.seed = parse_num(n, a, v, UINT64_MAX);
         n->seed_given = true;

@@ -41,6 +41,7 @@ static void arp_entry_clear(struct ustack *st, struct arp_entry *e)
     e->state = ARP_FREE;
     e->ip = 0;
     e->tries = 0;
+    e->has_sent = false;
 }
 
 void arp_fini(struct ustack *st)
@@ -69,18 +70,43 @@ const struct arp_entry *arp_cache_lookup(const struct ustack *st, uint32_t ip)
     return arp_find((struct ustack *)st, ip);
 }
 
-/* A free entry, or the least recently confirmed resolved one (evicted).
- * Entries still resolving are never evicted: their senders are waiting. */
-static struct arp_entry *arp_alloc(struct ustack *st)
+/* In use: we sent through it within cfg.arp_reachable_us. */
+static bool arp_in_use(const struct ustack *st, const struct arp_entry *e)
 {
-    struct arp_entry *victim = NULL;
+    return e->has_sent && st->now < e->sent + st->cfg.arp_reachable_us;
+}
+
+static ustack_time_t arp_last_use(const struct arp_entry *e)
+{
+    return e->has_sent && e->sent > e->updated ? e->sent : e->updated;
+}
+
+/* A free entry, or a resolved one evicted: the least recently confirmed of
+ * those not in use; failing that, for a packet of ours (`for_output`), the
+ * least recently used of the others. A sender merely learnt from its ARP
+ * packet never pushes out a neighbour we are talking to: an ARP storm from
+ * forged senders would otherwise have us resolve that neighbour afresh for
+ * nearly every packet (Linux's neighbour table never reclaims an entry in
+ * use either). Entries still resolving are never evicted: their senders are
+ * waiting. */
+static struct arp_entry *arp_alloc(struct ustack *st, bool for_output)
+{
+    struct arp_entry *victim = NULL, *busy = NULL;
     for (unsigned i = 0; i < st->arp.size; i++) {
         struct arp_entry *e = &st->arp.entries[i];
         if (e->state == ARP_FREE)
             return e;
-        if (e->state != ARP_INCOMPLETE && (!victim || e->updated < victim->updated))
-            victim = e;
+        if (e->state == ARP_INCOMPLETE)
+            continue;
+        if (!arp_in_use(st, e)) {
+            if (!victim || e->updated < victim->updated)
+                victim = e;
+        } else if (!busy || arp_last_use(e) < arp_last_use(busy)) {
+            busy = e;
+        }
     }
+    if (!victim && for_output)
+        victim = busy;
     if (victim) {
         COUNT(st, arp_evictions);
         arp_entry_clear(st, victim);
@@ -209,12 +235,16 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
             arp_request(st, nh, e->mac);
         }
     }
+    if (e) {
+        e->sent = st->now;
+        e->has_sent = true;
+    }
     if (e && e->state != ARP_INCOMPLETE) {
         eth_output(st, pb, e->mac, ETH_TYPE_IPV4);
         return;
     }
     if (!e) {
-        e = arp_alloc(st);
+        e = arp_alloc(st, true);
         if (!e) {
             COUNT(st, arp_drop_cache_full);
             sock_report_error(st, pb, ENOBUFS);
@@ -231,6 +261,8 @@ void arp_output_ip(struct ustack *st, struct pbuf *pb, uint32_t nh)
         e->ip = nh;
         e->tries = 1;
         e->updated = st->now;
+        e->sent = st->now;
+        e->has_sent = true;
         arp_request(st, nh, mac_broadcast);
     }
     if (e->pending.count >= st->cfg.arp_queue_len) {
@@ -280,7 +312,7 @@ void arp_input(struct ustack *st, struct pbuf *pb)
         goto drop;
     }
     if (!merged && spa && !ipv4_is_broadcast(st, spa)) {
-        e = arp_alloc(st);
+        e = arp_alloc(st, false);
         if (e) {
             e->ip = spa;
             arp_set_reachable(st, e, sha);

@@ -168,6 +168,8 @@ struct arp_entry {
     uint8_t mac[6];
     unsigned tries;           /* requests sent while incomplete */
     ustack_time_t updated;    /* last confirmation */
+    ustack_time_t sent;       /* last packet sent through it (valid if has_sent) */
+    bool has_sent;
     struct timer timer;       /* retry while incomplete, aging otherwise */
     struct pbuf_queue pending;/* IP packets waiting for resolution */
 };

@@ -2,7 +2,8 @@
  * ARP (RFC 826, RFC 1122 2.3.2): replies, learning and the merge rule, the
  * gratuitous announcement, resolution with queued packets, retries and
  * failure, the per-entry queue limit, aging (REACHABLE -> STALE -> removed),
- * the bounded cache with eviction, and routing through the gateway.
+ * the bounded cache with eviction (never of a neighbour in use to learn a
+ * requester), and routing through the gateway.
  */
 #include <errno.h>
 #include <string.h>
@@ -462,6 +463,97 @@ START_TEST(full_cache_evicts_least_recently_confirmed_entry)
 }
 END_TEST
 
+START_TEST(learning_never_evicts_a_neighbour_in_use)
+{
+    /* An ARP storm from forged senders: each new requester is learnt in
+     * place of another one, never in place of the neighbour we send to. */
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.arp_cache_size = 4;
+    struct h *t = h_new_cfg(&cfg, H_NO_PEER);
+    int s = h_udp(t, 4000);
+    uint32_t busy = ip4(10, 0, 0, 21);
+    uint8_t busy_mac[6] = {0x02, 0, 0, 0, 0, 0x21};
+    h_learn(t, busy, busy_mac);
+    ck_assert_int_eq(h_sendto(t, s, "x", 1, busy, 7), 1);
+    h_drain(t);
+    /* .21 is now the least recently confirmed entry. */
+    uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+    for (uint8_t i = 0; i < 20; i++) {
+        h_step(t, USTACK_MS(10));
+        mac[5] = (uint8_t)(0x40 + i);
+        h_inject_arp(t, BCAST_MAC, ARP_OP_REQUEST, mac, ip4(10, 0, 0, (uint8_t)(40 + i)), ZERO_MAC, OUR_IP);
+        struct pkt p;
+        h_expect_arp(t, &p, ARP_OP_REPLY);
+        ck_assert_mem_eq(p.eth_dst, mac, 6);
+    }
+    ck_assert_uint_eq(h_cnt(t, "arp_evictions"), 20 - 3);
+    ck_assert_uint_eq(h_cnt(t, "arp_drop_cache_full"), 0);
+    ck_assert_ptr_nonnull(entry(t, busy));
+    ck_assert_ptr_nonnull(entry(t, ip4(10, 0, 0, 59))); /* the latest requester */
+    ck_assert_ptr_null(entry(t, ip4(10, 0, 0, 56)));    /* older ones made room */
+    /* Still sent to at once, without a new resolution. */
+    ck_assert_int_eq(h_sendto(t, s, "y", 1, busy, 7), 1);
+    struct pkt p;
+    h_expect_ip(t, &p, IPPROTO_UDP_);
+    ck_assert_mem_eq(p.eth_dst, busy_mac, 6);
+    h_expect_none(t);
+    ck_assert_uint_eq(h_cnt(t, "arp_tx_requests"), 0);
+    us_close(t->st, s);
+    h_done(t);
+}
+END_TEST
+
+START_TEST(cache_in_use_answers_a_requester_without_learning_it)
+{
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.arp_cache_size = 2;
+    struct h *t = h_new_cfg(&cfg, H_NO_PEER);
+    int s = h_udp(t, 4000);
+    uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0};
+    for (uint8_t i = 1; i <= 2; i++) {
+        h_step(t, USTACK_SEC(1));
+        mac[5] = (uint8_t)(0x20 + i);
+        h_learn(t, ip4(10, 0, 0, (uint8_t)(20 + i)), mac);
+        ck_assert_int_eq(h_sendto(t, s, "x", 1, ip4(10, 0, 0, (uint8_t)(20 + i)), 7), 1);
+    }
+    h_drain(t);
+    /* Both in use: the requester is answered, not learnt. */
+    mac[5] = 0x30;
+    h_inject_arp(t, BCAST_MAC, ARP_OP_REQUEST, mac, ip4(10, 0, 0, 30), ZERO_MAC, OUR_IP);
+    struct pkt p;
+    h_expect_arp(t, &p, ARP_OP_REPLY);
+    h_expect_none(t);
+    ck_assert_uint_eq(h_cnt(t, "arp_drop_cache_full"), 1);
+    ck_assert_uint_eq(h_cnt(t, "arp_evictions"), 0);
+    ck_assert_ptr_null(entry(t, ip4(10, 0, 0, 30)));
+    /* A packet of ours to a new neighbour evicts the least recently used. */
+    ck_assert_int_eq(h_sendto(t, s, "z", 1, ip4(10, 0, 0, 31), 7), 1);
+    expect_request(t, ip4(10, 0, 0, 31));
+    h_expect_none(t);
+    ck_assert_uint_eq(h_cnt(t, "arp_evictions"), 1);
+    ck_assert_ptr_null(entry(t, ip4(10, 0, 0, 21)));
+    ck_assert_ptr_nonnull(entry(t, ip4(10, 0, 0, 22)));
+    h_step(t, USTACK_MS(100));
+    mac[5] = 0x31;
+    h_learn(t, ip4(10, 0, 0, 31), mac);
+    h_expect_ip(t, &p, IPPROTO_UDP_);
+    /* Unused for arp_reachable_us, the least recently confirmed entry (.22)
+     * may make room for a requester again. */
+    h_step(t, cfg.arp_reachable_us);
+    h_drain(t);
+    mac[5] = 0x32;
+    h_inject_arp(t, BCAST_MAC, ARP_OP_REQUEST, mac, ip4(10, 0, 0, 32), ZERO_MAC, OUR_IP);
+    h_expect_arp(t, &p, ARP_OP_REPLY);
+    ck_assert_ptr_nonnull(entry(t, ip4(10, 0, 0, 32)));
+    ck_assert_ptr_null(entry(t, ip4(10, 0, 0, 22)));
+    ck_assert_uint_eq(h_cnt(t, "arp_evictions"), 2);
+    us_close(t->st, s);
+    h_done(t);
+}
+END_TEST
+
 START_TEST(cache_of_unresolved_entries_refuses_new_destination)
 {
     struct ustack_config cfg;
@@ -628,6 +720,8 @@ Suite *suite_arp(void)
     tcase_add_test(tc, stale_entry_still_used_and_refreshed_by_unicast_request);
     tcase_add_test(tc, stale_entry_dropped_after_unanswered_unicast_polls);
     tcase_add_test(tc, full_cache_evicts_least_recently_confirmed_entry);
+    tcase_add_test(tc, learning_never_evicts_a_neighbour_in_use);
+    tcase_add_test(tc, cache_in_use_answers_a_requester_without_learning_it);
     tcase_add_test(tc, cache_of_unresolved_entries_refuses_new_destination);
     tcase_add_test(tc, off_subnet_destination_resolves_the_gateway);
     tcase_add_test(tc, off_subnet_without_gateway_is_unreachable);

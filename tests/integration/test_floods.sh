@@ -164,6 +164,8 @@ check_fetches() {
 # flood NAME MIN_FETCHES SECS CMD...: runs CMD in the namespace (under
 # timeout SECS) with the curl loop going from the moment ustackd has read 100
 # frames more (the flood is on) until CMD ends; then AFTER_FETCHES fetches.
+# At least MIN_FETCHES ran during the flood (the suite asks for 1: on a
+# machine busy with other work one fetch may take most of a 3 s flood).
 # CMD's output is in $WORK/NAME.flood.out, its status in FLOOD_RC, the
 # frames ustackd read meanwhile (the flood's, the fetches', a few ARP) in
 # READ[NAME].
@@ -246,7 +248,7 @@ run_stop() {
     ustackd_stop && check "$RUN: ustackd exited with status 0" true
     frames_accounted
     check_no_leaks "$RUN: ustackd at exit" "$USTACKD_OUT" 1000
-    echo "$RUN: counters: $(grep -E '^(eth_rx_frames|ip_drop_bad_src|tcp_drop_syn_queue_full|tcp_drop_unacceptable|tcp_drop_rst_unacceptable|tcp_listen_ack_rst|tcp_drop_listen_rst|tcp_challenge_ack|icmp_rx_echo_requests|icmp_drop_broadcast_echo|ip_reasm_evicted|ip_reasm_overlap|ip_reasm_ok|arp_rx|arp_evictions|tcp_rx_closed_port|udp_drop_no_port|icmp_err_rate_limited|[a-z_]*cookie[a-z_]*) ' "$USTACKD_OUT" | tr '\n' ' ')"
+    echo "$RUN: counters: $(grep -E '^(eth_rx_frames|ip_drop_bad_src|tcp_drop_syn_queue_full|tcp_drop_unacceptable|tcp_drop_rst_unacceptable|tcp_listen_ack_rst|tcp_drop_listen_rst|tcp_challenge_ack|icmp_rx_echo_requests|icmp_drop_broadcast_echo|ip_reasm_evicted|ip_reasm_overlap|ip_reasm_ok|arp_rx|arp_evictions|arp_tx_requests|arp_drop_cache_full|tcp_rx_closed_port|udp_drop_no_port|icmp_err_rate_limited|[a-z_]*cookie[a-z_]*) ' "$USTACKD_OUT" | tr '\n' ' ')"
 }
 
 # --- syn: SYN flood from random sources. The listener's SYN queue (128)
@@ -297,13 +299,13 @@ if run_start tcp; then
     port=$(cat "$WORK/echo.port" 2>/dev/null)
     check "tcp: echo connection established (Linux port ${port:-none})" [ -n "$port" ]
     port=${port:-1}
-    flood ack-conn 2 4 hping3 -A --flood -a 10.0.0.1 -s "$port" -k -p 7 10.0.0.2
+    flood ack-conn 1 4 hping3 -A --flood -a 10.0.0.1 -s "$port" -k -p 7 10.0.0.2
     check_flood_sent ack-conn 10000
-    flood rst-conn 2 4 hping3 -R --flood -a 10.0.0.1 -s "$port" -k -p 7 10.0.0.2
+    flood rst-conn 1 4 hping3 -R --flood -a 10.0.0.1 -s "$port" -k -p 7 10.0.0.2
     check_flood_sent rst-conn 10000
-    flood ack-rand 2 3 hping3 -A --flood --rand-source -p 80 10.0.0.2
+    flood ack-rand 1 3 hping3 -A --flood --rand-source -p 80 10.0.0.2
     check_flood_sent ack-rand 10000
-    flood rst-rand 2 3 hping3 -R --flood --rand-source -p 80 10.0.0.2
+    flood rst-rand 1 3 hping3 -R --flood --rand-source -p 80 10.0.0.2
     check_flood_sent rst-rand 10000
     touch "$WORK/echo.stop"
     wait_exit 20 "$ECHO_PID"
@@ -325,11 +327,11 @@ fi
 
 # --- icmp: echo request flood, broadcast ping flood, LAND.
 if run_start icmp; then
-    flood echo 2 4 hping3 -1 --flood 10.0.0.2
+    flood echo 1 4 hping3 -1 --flood 10.0.0.2
     check_flood_sent echo 10000
-    flood bcast 2 3 hping3 -1 --flood 10.0.0.255
+    flood bcast 1 3 hping3 -1 --flood 10.0.0.255
     check_flood_sent bcast 10000
-    flood land 2 3 hping3 -S --flood -a 10.0.0.2 -s 80 -k -p 80 10.0.0.2
+    flood land 1 3 hping3 -S --flood -a 10.0.0.2 -s 80 -k -p 80 10.0.0.2
     check_flood_sent land 10000
     run_stop
     check_counted "echo requests answered (icmp_tx_echo_replies)" "$(counter icmp_tx_echo_replies)" echo
@@ -346,11 +348,11 @@ fi
 # fragments of whole datagrams. A reassembly timeout of 1 s lets what the
 # floods left incomplete time out before ustackd exits.
 if run_start frag --control "$WORK/frag.sock" --ip-reasm-timeout-ms 1000; then
-    flood first-frags 2 4 hping3 -1 -x -d 200 --flood --rand-source 10.0.0.2
+    flood first-frags 1 4 hping3 -1 -x -d 200 --flood --rand-source 10.0.0.2
     check_flood_sent first-frags 10000
-    flood overlap 2 3 "$PY" "$HERE/flood_frames.py" overlap 30
+    flood overlap 1 3 "$PY" "$HERE/flood_frames.py" overlap 30
     check_flood_sent overlap 10000
-    flood tiny-frags 2 3 hping3 -1 -f -d 200 --flood 10.0.0.2
+    flood tiny-frags 1 3 hping3 -1 -f -d 200 --flood 10.0.0.2
     check_flood_sent tiny-frags 2000 # datagrams, each in 12 fragments
     reasm_idle() { "$BIN/ustack-stat" --control "$WORK/frag.sock" --raw | grep -qx 'usage reasm_datagrams 0'; }
     wait_for 10 reasm_idle
@@ -371,7 +373,7 @@ fi
 
 # --- arp: a storm of requests and unsolicited replies from random senders.
 if run_start arp; then
-    flood storm 2 4 "$PY" "$HERE/flood_frames.py" arp 30
+    flood storm 1 4 "$PY" "$HERE/flood_frames.py" arp 30
     check_flood_sent storm 10000
     run_stop
     check_counted "ARP packets (arp_rx)" "$(counter arp_rx)" storm
@@ -379,6 +381,8 @@ if run_start arp; then
         "$(counter arp_evictions)" $(($(counter arp_rx) / 2))
     check_ge "arp: the requests, 80% of the storm, answered (arp_tx_replies)" \
         "$(counter arp_tx_replies)" $(($(counter arp_rx) * 7 / 10))
+    check_range "arp: the entry of the Linux host, in use, was never evicted: no request of ours to resolve it again (arp_tx_requests)" \
+        "$(counter arp_tx_requests)" 0 1
 fi
 
 # --- scan: nmap SYN scan with OS detection, and a UDP scan.

@@ -194,7 +194,7 @@ integration: all
 # non-zero, which the tests count as a failure. ASAN_SUITES picks the tests
 # (default: all); make test runs the TCP and malformed-input ones.
 ASAN_SUITES ?=
-ASAN_CI_SUITES := test_tcp_linux.sh test_tcp_http.sh test_tcp_loss.sh test_malformed.py test_pmtu.py
+ASAN_CI_SUITES := test_tcp_linux.sh test_tcp_http.sh test_tcp_loss.sh test_malformed.py test_pmtu.py test_floods.sh
 asan-apps:
 	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="$(ASAN_OPT)" LDLIBS="$(ASAN_LDLIBS)" apps
 

@@ -14,7 +14,7 @@
 #   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
 #   make integration  netns + TAP tests against Linux tools (root)
 #   make integration-asan  the same against ASan + UBSan builds of the programs (ASAN_SUITES
-#                   picks tests; make test runs the TCP, malformed-input, PMTU and flood ones)
+#                   picks tests; make test runs the TCP, malformed-input and PMTU ones)
 #   make check-layers  protocol code imports no clock, system call or runtime symbol; tcp_var.h
 #                   only in stack/tcp*.c; links, runtime and programs use public headers only
 #   make check-layers-test  tools/check-layers.sh against the tree and planted violations
@@ -192,9 +192,9 @@ integration: all
 # The integration suite against ASan + UBSan builds of the programs
 # (build/asan/bin): a sanitizer report or a leak at exit makes a program exit
 # non-zero, which the tests count as a failure. ASAN_SUITES picks the tests
-# (default: all); make test runs the TCP, malformed-input, PMTU and flood ones.
+# (default: all); make test runs the TCP, malformed-input and PMTU ones.
 ASAN_SUITES ?=
-ASAN_CI_SUITES := test_tcp_linux.sh test_tcp_http.sh test_tcp_loss.sh test_malformed.py test_pmtu.py test_floods.sh
+ASAN_CI_SUITES := test_tcp_linux.sh test_tcp_http.sh test_tcp_loss.sh test_malformed.py test_pmtu.py
 asan-apps:
 	$(MAKE) --no-print-directory BUILD=build/asan CC=clang OPT="$(ASAN_OPT)" LDLIBS="$(ASAN_LDLIBS)" apps
 

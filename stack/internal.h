@@ -435,8 +435,8 @@ struct ustack {
     size_t pbuf_bytes;     /* memory held by live pbufs, against cfg.mem_max */
     uint64_t counters[CNT__COUNT];
 
-    /* Scratch frame buffer for output. */
-    uint8_t txbuf[USTACK_FRAME_MAX];
+    /* Where eth_output() pads a short frame to the Ethernet minimum. */
+    uint8_t txbuf[ETH_MIN_FRAME];
 };
 
 #endif

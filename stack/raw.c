@@ -12,8 +12,8 @@
 int raw_input(struct ustack *st, const struct pbuf *pb, const struct ipv4_hdr_info *h)
 {
     int taken = 0;
-    for (int i = st->socks->raw_head; i >= 0; i = st->socks->s[i].next_in_bucket) {
-        struct sock *s = &st->socks->s[i];
+    for (int i = st->socks->raw_head; i >= 0; i = sock_slot(st->socks, (unsigned)i)->next_in_bucket) {
+        struct sock *s = sock_slot(st->socks, (unsigned)i);
         if (s->proto != h->proto || s->proto == IPPROTO_RAW)
             continue;
         if (s->bound && s->laddr && s->laddr != h->dst)

@@ -18,9 +18,9 @@ int sock_init(struct ustack *st)
     struct sock_table *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    t->n = st->cfg.max_sockets;
-    t->s = calloc(t->n, sizeof *t->s);
-    if (!t->s) {
+    t->max = st->cfg.max_sockets;
+    t->chunk = calloc((t->max + SOCK_CHUNK - 1) / SOCK_CHUNK, sizeof *t->chunk);
+    if (!t->chunk) {
         free(t);
         return -ENOMEM;
     }
@@ -39,9 +39,11 @@ void sock_fini(struct ustack *st)
     if (!t)
         return;
     for (unsigned i = 0; i < t->n; i++)
-        if (t->s[i].used)
-            sock_release(st, &t->s[i]);
-    free(t->s);
+        if (sock_slot(t, i)->used)
+            sock_release(st, sock_slot(t, i));
+    for (unsigned c = 0; c * SOCK_CHUNK < t->n; c++)
+        free(t->chunk[c]);
+    free(t->chunk);
     free(t);
     st->socks = NULL;
 }
@@ -54,14 +56,15 @@ size_t sock_count(const struct ustack *st)
 struct sock *sock_get(struct ustack *st, int fd)
 {
     struct sock_table *t = st->socks;
-    if (fd < 0 || (unsigned)fd >= t->n || !t->s[fd].used)
+    if (fd < 0 || (unsigned)fd >= t->n || !sock_slot(t, (unsigned)fd)->used)
         return NULL;
-    return &t->s[fd];
+    return sock_slot(t, (unsigned)fd);
 }
 
 int sock_number(const struct ustack *st, const struct sock *s)
 {
-    return (int)(s - st->socks->s);
+    (void)st;
+    return s->num;
 }
 
 void sock_wakeup(struct ustack *st)
@@ -99,7 +102,7 @@ static void sock_chain_add(struct ustack *st, struct sock *s)
 static void sock_chain_remove(struct ustack *st, struct sock *s)
 {
     int fd = sock_number(st, s);
-    for (int *p = sock_chain_head(st, s); *p >= 0; p = &st->socks->s[*p].next_in_bucket) {
+    for (int *p = sock_chain_head(st, s); *p >= 0; p = &sock_slot(st->socks, (unsigned)*p)->next_in_bucket) {
         if (*p == fd) {
             *p = s->next_in_bucket;
             return;
@@ -123,8 +126,10 @@ static void sock_release(struct ustack *st, struct sock *s)
     }
     pbuf_queue_free(st, &s->rxq);
     uint32_t gen = s->gen + 1;
+    int num = s->num;
     memset(s, 0, sizeof *s);
     s->gen = gen;
+    s->num = num;
     st->socks->used--;
 }
 
@@ -132,8 +137,8 @@ struct sock *udp_sock_lookup(struct ustack *st, uint16_t lport, uint32_t laddr, 
 {
     struct sock *best = NULL;
     int best_score = -1;
-    for (int i = st->socks->port_bucket[lport % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket) {
-        struct sock *s = &st->socks->s[i];
+    for (int i = st->socks->port_bucket[lport % SOCK_PORT_BUCKETS]; i >= 0; i = sock_slot(st->socks, (unsigned)i)->next_in_bucket) {
+        struct sock *s = sock_slot(st->socks, (unsigned)i);
         if (s->lport != lport)
             continue;
         int score = 0;
@@ -282,8 +287,8 @@ typedef bool (*port_taken_fn)(struct ustack *st, const struct sock *self, uint32
 static bool udp_port_taken(struct ustack *st, const struct sock *self, uint32_t laddr, uint16_t port, bool reuse)
 {
     (void)self;
-    for (int i = st->socks->port_bucket[port % SOCK_PORT_BUCKETS]; i >= 0; i = st->socks->s[i].next_in_bucket)
-        if (bind_conflicts(&st->socks->s[i], laddr, port, reuse))
+    for (int i = st->socks->port_bucket[port % SOCK_PORT_BUCKETS]; i >= 0; i = sock_slot(st->socks, (unsigned)i)->next_in_bucket)
+        if (bind_conflicts(sock_slot(st->socks, (unsigned)i), laddr, port, reuse))
             return true;
     return false;
 }
@@ -327,17 +332,39 @@ int sock_bind_port_any(struct ustack *st, struct sock *s)
     return sock_bind_port(st, s, 0, 0);
 }
 
-/* A fresh socket in the first free slot, or NULL when the table is full. */
-static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock)
+/* One more chunk of free slots, numbered on from t->n. */
+static int sock_table_grow(struct sock_table *t)
+{
+    unsigned k = t->max - t->n < SOCK_CHUNK ? t->max - t->n : SOCK_CHUNK;
+    struct sock *c = calloc(k, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    for (unsigned i = 0; i < k; i++)
+        c[i].num = (int)(t->n + i);
+    t->chunk[t->n / SOCK_CHUNK] = c;
+    t->n += k;
+    return 0;
+}
+
+/* A fresh socket in the first free slot, or NULL with *err set (-EMFILE:
+ * the table is full; -ENOMEM). */
+static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock, int *err)
 {
     struct sock_table *t = st->socks;
+    if (t->used == t->n) {
+        *err = t->n < t->max ? sock_table_grow(t) : -EMFILE;
+        if (*err < 0)
+            return NULL;
+    }
     for (unsigned i = 0; i < t->n; i++) {
-        struct sock *s = &t->s[i];
+        struct sock *s = sock_slot(t, i);
         if (s->used)
             continue;
         uint32_t gen = s->gen;
+        int num = s->num;
         memset(s, 0, sizeof *s);
         s->gen = gen;
+        s->num = num;
         s->used = true;
         s->type = type;
         s->proto = protocol;
@@ -355,6 +382,7 @@ static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool n
         t->used++;
         return s;
     }
+    *err = -EMFILE; /* not reached: used < n means a slot is free */
     return NULL;
 }
 
@@ -369,7 +397,7 @@ static bool tcp_port_taken(struct ustack *st, const struct sock *self, uint32_t 
     if (reuse ? tcp_port_listening(st->tcp, laddr, port) : tcp_port_in_use(st->tcp, laddr, port))
         return true;
     for (unsigned i = 0; i < st->socks->n; i++) {
-        const struct sock *o = &st->socks->s[i];
+        const struct sock *o = sock_slot(st->socks, i);
         if (o != self && o->used && o->type == SOCK_STREAM && o->bound && !o->tcb &&
             bind_conflicts(o, laddr, port, reuse))
             return true;
@@ -483,10 +511,11 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
     for (;;) {
         struct tcb *child = tcp_accept_next(s->tcb);
         if (child) {
-            struct sock *c = sock_alloc(st, SOCK_STREAM, IPPROTO_TCP, flags & SOCK_NONBLOCK);
+            int err;
+            struct sock *c = sock_alloc(st, SOCK_STREAM, IPPROTO_TCP, flags & SOCK_NONBLOCK, &err);
             if (!c) {
                 tcp_abort(child);
-                return -EMFILE;
+                return err;
             }
             uint32_t raddr;
             uint16_t rport;
@@ -616,8 +645,9 @@ int us_socket(struct ustack *st, int domain, int type, int protocol)
         return -1;
     }
     api_lock(st);
-    struct sock *s = sock_alloc(st, type, protocol, nonblock);
-    API_RETURN(st, s ? (long)sock_number(st, s) : -EMFILE);
+    int err;
+    struct sock *s = sock_alloc(st, type, protocol, nonblock, &err);
+    API_RETURN(st, s ? (long)sock_number(st, s) : err);
 }
 
 int us_bind(struct ustack *st, int fd, const struct sockaddr *addr, socklen_t len)

@@ -35,6 +35,7 @@ struct sock_opts {
 struct sock {
     bool used;
     uint32_t gen;          /* bumped on close, so a waiter notices reuse */
+    int num;               /* its index in the table: the socket's number */
     int type;              /* SOCK_DGRAM, SOCK_RAW or SOCK_STREAM */
     int proto;             /* IP protocol (raw), IPPROTO_UDP, IPPROTO_TCP */
     bool nonblock;
@@ -59,13 +60,25 @@ struct sock {
     struct tcp_opts tcp_opts;
 };
 
+/* The table grows by chunks as sockets are opened, up to cfg.max_sockets,
+ * so that a stack that opens a few sockets does not pay for a thousand. A
+ * chunk never moves: a caller waiting on a socket keeps its pointer. */
+#define SOCK_CHUNK 32
+
 struct sock_table {
-    struct sock *s;
-    unsigned n;
+    struct sock **chunk;   /* chunk[i / SOCK_CHUNK] holds socket i */
+    unsigned n;            /* slots allocated (a multiple of SOCK_CHUNK, or max) */
+    unsigned max;          /* cfg.max_sockets */
     unsigned used;
     int port_bucket[SOCK_PORT_BUCKETS]; /* UDP sockets by local port */
     int raw_head;                       /* raw sockets */
 };
+
+/* Slot i < t->n. */
+static inline struct sock *sock_slot(const struct sock_table *t, unsigned i)
+{
+    return &t->chunk[i / SOCK_CHUNK][i % SOCK_CHUNK];
+}
 
 struct sock *sock_get(struct ustack *st, int fd);
 int sock_number(const struct ustack *st, const struct sock *s);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 #include "harness.h"
+#include "sock.h"
 
 /* A UDP datagram from PEER:sport with a checksum of our choosing. */
 static void inject_udp_raw(struct h *t, const uint8_t *u, size_t ulen_ip)
@@ -386,6 +387,42 @@ START_TEST(shutdown_read_drops_new_datagrams)
 }
 END_TEST
 
+/* The socket table grows by chunks (sock.h SOCK_CHUNK) up to max_sockets:
+ * numbers stay the lowest free ones, a socket does not move when the table
+ * grows, a datagram finds a socket in a later chunk, and one more than
+ * max_sockets is EMFILE. */
+START_TEST(socket_table_grows_to_max_sockets_then_emfile)
+{
+    struct ustack_config cfg;
+    h_config(&cfg);
+    cfg.max_sockets = 2 * SOCK_CHUNK + 6;
+    struct h *t = h_new_cfg(&cfg, 0);
+    int first = us_socket(t->st, AF_INET, SOCK_DGRAM, 0);
+    ck_assert_int_eq(first, 0);
+    struct sock *s0 = sock_get(t->st, first);
+    for (int i = 1; i < (int)cfg.max_sockets; i++)
+        ck_assert_int_eq(us_socket(t->st, AF_INET, i % 3 == 1 ? SOCK_STREAM : SOCK_DGRAM, 0), i);
+    ck_assert_ptr_eq(sock_get(t->st, first), s0);
+    errno = 0;
+    ck_assert_int_eq(us_socket(t->st, AF_INET, SOCK_DGRAM, 0), -1);
+    ck_assert_int_eq(errno, EMFILE);
+    /* A freed number in the middle is the next one given. */
+    us_close(t->st, SOCK_CHUNK + 1);
+    ck_assert_int_eq(us_socket(t->st, AF_INET, SOCK_DGRAM, 0), SOCK_CHUNK + 1);
+    /* The last socket (third chunk) receives. */
+    int last = (int)cfg.max_sockets - 1;
+    struct sockaddr_in sin = sin_of(0, 7);
+    ck_assert_int_eq(us_bind(t->st, last, (struct sockaddr *)&sin, sizeof sin), 0);
+    h_inject_udp(t, 1234, 7, "hi", 2);
+    char buf[8];
+    ck_assert_int_eq(us_recv(t->st, last, buf, sizeof buf, 0), 2);
+    ck_assert_int_eq(ustack_counter_get(t->st, "udp_drop_no_port"), 0);
+    for (int i = 0; i < (int)cfg.max_sockets; i++)
+        ck_assert_int_eq(us_close(t->st, i), 0);
+    h_done(t);
+}
+END_TEST
+
 Suite *suite_udp(void)
 {
     Suite *s = suite_create("udp");
@@ -406,6 +443,7 @@ Suite *suite_udp(void)
     tcase_add_test(tc, datagram_goes_to_the_best_matching_socket);
     tcase_add_test(tc, send_needs_a_destination_and_a_port);
     tcase_add_test(tc, shutdown_read_drops_new_datagrams);
+    tcase_add_test(tc, socket_table_grows_to_max_sockets_then_emfile);
     suite_add_tcase(s, tc);
     return s;
 }

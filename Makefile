@@ -83,7 +83,7 @@ $(LIB_SO): $(LIB_PIC)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -Wl,-soname,libustack.so.0 -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o $(BUILD)/obj/apps/control.o
+$(BUILD)/bin/ustackd: $(BUILD)/obj/apps/services.o $(BUILD)/obj/apps/http.o $(BUILD)/obj/apps/http_parse.o $(BUILD)/obj/apps/control.o
 $(BUILD)/bin/ustack-study: $(BUILD)/obj/apps/study_synflood.o
 
 $(BUILD)/bin/%: $(BUILD)/obj/apps/%.o $(APP_COMMON) $(LIB_A)

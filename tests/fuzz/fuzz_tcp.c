@@ -46,6 +46,7 @@
 #include <ustack/ustack.h>
 #include "internal.h"
 #include "tcp_var.h"
+#include "fuzz.h"
 
 #define LPORT 80            /* the stack listens here */
 #define CPORT 5000          /* the stack connects from here */
@@ -126,26 +127,6 @@ static int stats_mode; /* 0 off, 1 print, 2 require all */
 
 /* ------------------------------------------------------------ frames */
 
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t s)
-{
-    for (size_t i = 0; i + 1 < n; i += 2)
-        s += (uint32_t)(p[i] << 8 | p[i + 1]);
-    if (n & 1)
-        s += (uint32_t)p[n - 1] << 8;
-    return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-    while (s >> 16)
-        s = (s & 0xffff) + (s >> 16);
-    return (uint16_t)~s;
-}
-
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8), p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)(v >> 16)), put16(p + 2, (uint16_t)v); }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)get16(p) << 16 | get16(p + 2); }
 
 /* Ethernet + IPv4 header around l4 (proto), from the peer to the stack. */
 static void send_ip(struct w *w, uint8_t proto, const uint8_t *l4, size_t len)
@@ -153,16 +134,16 @@ static void send_ip(struct w *w, uint8_t proto, const uint8_t *l4, size_t len)
     static uint8_t f[14 + 20 + 65536];
     memcpy(f, US_MAC, 6);
     memcpy(f + 6, PEER_MAC, 6);
-    put16(f + 12, 0x0800);
+    fz_put16(f + 12, 0x0800);
     uint8_t *ip = f + 14;
     memset(ip, 0, 20);
     ip[0] = 0x45;
-    put16(ip + 2, (uint16_t)(20 + len));
+    fz_put16(ip + 2, (uint16_t)(20 + len));
     ip[8] = 64;
     ip[9] = proto;
     memcpy(ip + 12, &w->peer, 4);
     memcpy(ip + 16, &w->us, 4);
-    put16(ip + 10, fold(sum16(ip, 20, 0)));
+    fz_put16(ip + 10, fz_fold(fz_sum16(ip, 20, 0)));
     memcpy(ip + 20, l4, len);
     ustack_input(w->st, f, 14 + 20 + len);
 }
@@ -185,10 +166,10 @@ static void tcp_csum(struct w *w, uint8_t *t, size_t total, uint32_t src, uint32
     memcpy(ph + 4, &dst, 4);
     ph[8] = 0;
     ph[9] = 6;
-    put16(ph + 10, (uint16_t)total);
+    fz_put16(ph + 10, (uint16_t)total);
     (void)w;
-    put16(t + 16, 0);
-    put16(t + 16, fold(sum16(t, total, sum16(ph, 12, 0))));
+    fz_put16(t + 16, 0);
+    fz_put16(t + 16, fz_fold(fz_sum16(t, total, fz_sum16(ph, 12, 0))));
 }
 
 /* The state of the TCB a segment from the peer will meet. */
@@ -208,14 +189,14 @@ static void send_seg(struct w *w, const struct seg *s, bool fuzzed)
     size_t optlen = s->optlen > 40 ? 40 : s->optlen;
     size_t hlen = 20 + ((optlen + 3) & ~(size_t)3);
     memset(t, 0, hlen);
-    put16(t, s->sport);
-    put16(t + 2, s->dport);
-    put32(t + 4, s->seq);
-    put32(t + 8, s->ack);
+    fz_put16(t, s->sport);
+    fz_put16(t + 2, s->dport);
+    fz_put32(t + 4, s->seq);
+    fz_put32(t + 8, s->ack);
     t[12] = (uint8_t)((hlen / 4) << 4);
     t[13] = s->flags;
-    put16(t + 14, s->wnd);
-    put16(t + 18, s->urg);
+    fz_put16(t + 14, s->wnd);
+    fz_put16(t + 18, s->urg);
     if (optlen)
         memcpy(t + 20, s->opts, optlen);
     if (s->len)
@@ -237,8 +218,8 @@ static void send_seg(struct w *w, const struct seg *s, bool fuzzed)
             }
             if (i + 1 >= hlen || t[i + 1] < 2 || i + t[i + 1] > hlen)
                 break;
-            if (kind == TCP_OPT_MSS && t[i + 1] == 4 && get16(t + i + 2) > mss)
-                mss = get16(t + i + 2);
+            if (kind == TCP_OPT_MSS && t[i + 1] == 4 && fz_get16(t + i + 2) > mss)
+                mss = fz_get16(t + i + 2);
             i += t[i + 1];
         }
         if (mss > w->max_mss)
@@ -253,15 +234,15 @@ static void drain(struct w *w)
     int n;
     while ((n = ustack_link_recv(w->lb, w->now, w->buf, sizeof w->buf)) > 0) {
         const uint8_t *f = w->buf;
-        if ((size_t)n < 14 + 20 || get16(f + 12) != 0x0800)
+        if ((size_t)n < 14 + 20 || fz_get16(f + 12) != 0x0800)
             continue;
         const uint8_t *ip = f + 14;
-        size_t ihl = (size_t)(ip[0] & 15) * 4, tot = get16(ip + 2);
+        size_t ihl = (size_t)(ip[0] & 15) * 4, tot = fz_get16(ip + 2);
         if (tot > 1500) {
             fprintf(stderr, "fuzz_tcp: the stack sent a %zu-byte IP datagram on a 1500-byte MTU\n", tot);
             abort();
         }
-        if (ip[9] != 6 || (get16(ip + 6) & 0x3fff) || tot > (size_t)n - 14 || tot < ihl + 20)
+        if (ip[9] != 6 || (fz_get16(ip + 6) & 0x3fff) || tot > (size_t)n - 14 || tot < ihl + 20)
             continue; /* not TCP, or a fragment */
         const uint8_t *t = ip + ihl;
         size_t tlen = tot - ihl, thl = (size_t)(t[12] >> 4) * 4;
@@ -273,8 +254,8 @@ static void drain(struct w *w)
         memcpy(ph + 4, &dst, 4);
         ph[8] = 0;
         ph[9] = 6;
-        put16(ph + 10, (uint16_t)tlen);
-        if (fold(sum16(t, tlen, sum16(ph, 12, 0))) != 0) {
+        fz_put16(ph + 10, (uint16_t)tlen);
+        if (fz_fold(fz_sum16(t, tlen, fz_sum16(ph, 12, 0))) != 0) {
             fprintf(stderr, "fuzz_tcp: the stack sent a TCP segment with a bad checksum\n");
             abort();
         }
@@ -282,7 +263,7 @@ static void drain(struct w *w)
             fprintf(stderr, "fuzz_tcp: the stack sent a TCP segment with a bad data offset\n");
             abort();
         }
-        if (get16(t) != w->lport || get16(t + 2) != PPORT)
+        if (fz_get16(t) != w->lport || fz_get16(t + 2) != PPORT)
             continue; /* another connection (fuzzer-chosen ports) */
         size_t payload = tlen - thl;
         if (payload && w->max_mss && payload > (w->max_mss > 64 ? w->max_mss : 64)) {
@@ -290,7 +271,7 @@ static void drain(struct w *w)
                     w->max_mss);
             abort();
         }
-        uint32_t seq = get32(t + 4), ack = get32(t + 8);
+        uint32_t seq = fz_get32(t + 4), ack = fz_get32(t + 8);
         uint8_t fl = t[13];
         uint32_t end = seq + (uint32_t)(tlen - thl) + !!(fl & TCP_SYN) + !!(fl & TCP_FIN);
         if (fl & TCP_RST)
@@ -380,7 +361,7 @@ static void setup(struct w *w, enum scenario sc, unsigned v)
      * fuzzed segments' raw options (SACK blocks, timestamps) exercise. */
     uint8_t mss_opt[20] = {TCP_OPT_MSS, 4, 0, 0, TCP_OPT_SACK_PERM, 2, TCP_OPT_TIMESTAMP, 10, 0, 0, 3, 0xe8,
                            0, 0, 0, 0, TCP_OPT_NOP, TCP_OPT_WSCALE, 3, 7};
-    put16(mss_opt + 2, 100);
+    fz_put16(mss_opt + 2, 100);
     const uint8_t *opts = (v & V_MSS) ? mss_opt : NULL;
     size_t optlen = (v & V_MSS) ? sizeof mss_opt : 0;
     uint16_t wnd = 65535;
@@ -590,20 +571,20 @@ static void op_icmp(struct w *w, struct in *in)
     d[0] = kinds[k][0];
     d[1] = kinds[k][1];
     if (d[0] == 3 && d[1] == 4)
-        put16(d + 6, (uint16_t)(rd16_in(in) | 68));
+        fz_put16(d + 6, (uint16_t)(rd16_in(in) | 68));
     uint8_t *ip = d + 8;
     ip[0] = 0x45;
-    put16(ip + 2, 40);
+    fz_put16(ip + 2, 40);
     ip[8] = 64;
     ip[9] = 6;
     memcpy(ip + 12, &w->us, 4);
     memcpy(ip + 16, &w->peer, 4);
-    put16(ip + 10, fold(sum16(ip, 20, 0)));
+    fz_put16(ip + 10, fz_fold(fz_sum16(ip, 20, 0)));
     uint8_t *t = ip + 20;
-    put16(t, w->lport);
-    put16(t + 2, PPORT);
-    put32(t + 4, (rd8(in) & 1) ? rd32_in(in) : w->st_max - 1);
-    put16(d + 2, fold(sum16(d, sizeof d, 0)));
+    fz_put16(t, w->lport);
+    fz_put16(t + 2, PPORT);
+    fz_put32(t + 4, (rd8(in) & 1) ? rd32_in(in) : w->st_max - 1);
+    fz_put16(d + 2, fz_fold(fz_sum16(d, sizeof d, 0)));
     send_ip(w, 1, d, sizeof d);
     drain(w);
 }
@@ -744,6 +725,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(cfg.mac, US_MAC, 6);
     cfg.arp_gratuitous = 0;
     cfg.random_seed = 1;
+    /* 96 KiB buffers instead of the default 256 KiB: still more than a
+     * 16-bit window, so window scaling is in play, but under ASan's
+     * allocation size for mapped chunks (128 KiB), which cost a mapping
+     * and page faults per buffer, per connection, per input. */
+    cfg.tcp.sndbuf = cfg.tcp.rcvbuf = 96 * 1024;
     /* ARP stays resolved for the whole run, whatever time passes. */
     cfg.arp_reachable_us = USTACK_SEC(1000000);
     cfg.arp_stale_gc_us = USTACK_SEC(1000000);
@@ -757,12 +743,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t arp[42] = {0};
     memcpy(arp, US_MAC, 6);
     memcpy(arp + 6, PEER_MAC, 6);
-    put16(arp + 12, 0x0806);
-    put16(arp + 14, 1);
-    put16(arp + 16, 0x0800);
+    fz_put16(arp + 12, 0x0806);
+    fz_put16(arp + 14, 1);
+    fz_put16(arp + 16, 0x0800);
     arp[18] = 6;
     arp[19] = 4;
-    put16(arp + 20, 1);
+    fz_put16(arp + 20, 1);
     memcpy(arp + 22, PEER_MAC, 6);
     memcpy(arp + 28, &w->peer, 4);
     memcpy(arp + 38, &w->us, 4);

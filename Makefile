@@ -11,7 +11,9 @@
 #                   tests/sim/matrix.snapshot (sim-matrix-short: the CI form; UPDATE=1 or
 #                   sim-matrix-update rewrites the snapshots; docs/sim-matrix.md)
 #   make asan       the unit tests and 40 simulation seeds built with ASan + UBSan
-#   make fuzz       libFuzzer on ustack_input and on TCP input (FUZZ_SECONDS, default 300 each)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 300 each; docs/fuzzing.md)
+#   make fuzz-long  every target to 10 million executions, and the table (FUZZ_LONG_RUNS,
+#                   FUZZ_LONG_SECONDS, FUZZ_LONG_TARGETS, FUZZ_LONG_JOBS)
 #   make integration  netns + TAP tests against Linux tools (root)
 #   make integration-asan  the same against ASan + UBSan builds of the programs (ASAN_SUITES
 #                   picks tests; make test runs the TCP, malformed-input and PMTU ones)
@@ -40,8 +42,6 @@ CFLAGS_BASE := -std=gnu11 -g $(WARN) -D_GNU_SOURCE -Istack/include -Istack
 CFLAGS ?= $(OPT)
 ALL_CFLAGS := $(CFLAGS_BASE) $(CFLAGS)
 LDLIBS := -lpthread -lm
-FUZZ_SECONDS ?= 300
-FUZZ_TCP_SECONDS ?= $(FUZZ_SECONDS)
 SIM_SEEDS ?= 1000
 ASAN_SIM_SEEDS ?= 40
 SIM_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -60,7 +60,7 @@ UNIT_SRC := $(wildcard tests/unit/*.c)
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-.PHONY: all lib apps test unit sim soak soak-ci sim-matrix sim-matrix-short sim-matrix-update asan asan-apps fuzz fuzz-ci integration integration-asan demo deps install clean study study-docs study-test study-real check-layers check-layers-test
+.PHONY: all lib apps test unit sim soak soak-ci sim-matrix sim-matrix-short sim-matrix-update asan asan-apps fuzz fuzz-ci fuzz-long fuzz-bins integration integration-asan demo deps install clean study study-docs study-test study-real check-layers check-layers-test
 all: lib apps
 
 lib: $(LIB_A) $(LIB_SO)
@@ -166,25 +166,54 @@ else
 	$(ASAN_ENV) build/asan/sim/sim_soak --conns 2000
 endif
 
-FUZZ_BIN := $(BUILD)/fuzz/fuzz_input
-FUZZ_TCP_BIN := $(BUILD)/fuzz/fuzz_tcp
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard stack/*.h stack/include/ustack/*.h)
+# libFuzzer targets (docs/fuzzing.md), tests/fuzz/fuzz_NAME.c, each with a
+# kept corpus in tests/fuzz/corpus_NAME. The library is built once for all of
+# them, with ASan + UBSan and coverage instrumentation (minus
+# tests/fuzz/coverage-ignore.txt); fuzz_http links ustackd's parser instead.
+FUZZ_TARGETS := input tcp
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+  -fno-sanitize-recover=undefined -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt
+FUZZ_LIB_OBJ := $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(filter-out stack/runtime/%,$(LIB_SRC)))
+FUZZ_SRC_http := apps/http_parse.c
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 20
+FUZZ_LONG_RUNS ?= 10000000
+FUZZ_LONG_SECONDS ?=
+FUZZ_LONG_JOBS ?= 2
+FUZZ_LONG_TARGETS ?= $(FUZZ_TARGETS)
+
+$(BUILD)/fuzz/obj/%.o: %.c tests/fuzz/coverage-ignore.txt
 	@mkdir -p $(dir $@)
-	clang $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
-	  $(filter-out stack/runtime/%,$(LIB_SRC)) $(LDLIBS)
+	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+.SECONDARY: $(FUZZ_LIB_OBJ)
+-include $(FUZZ_LIB_OBJ:.o=.d)
 
-# fuzz_tcp first replays its seed corpus and checks that fuzzed segments met
-# TCP in every state, then fuzzes.
-fuzz: $(FUZZ_BIN) $(FUZZ_TCP_BIN)
-	@mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus_tcp
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus tests/fuzz/corpus
-	FUZZ_TCP_STATES=require $(FUZZ_TCP_BIN) tests/fuzz/corpus_tcp/* >$(BUILD)/fuzz/corpus_tcp.log 2>&1 || \
-	  { cat $(BUILD)/fuzz/corpus_tcp.log; exit 1; }
-	@sed -n '/^fuzz_tcp:/,$$p' $(BUILD)/fuzz/corpus_tcp.log
-	$(FUZZ_TCP_BIN) -max_total_time=$(FUZZ_TCP_SECONDS) -print_final_stats=1 $(BUILD)/fuzz/corpus_tcp tests/fuzz/corpus_tcp
+.SECONDEXPANSION:
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $$(FUZZ_SRC_$$*) $$(if $$(filter http,$$*),,$(FUZZ_LIB_OBJ)) \
+  $(wildcard stack/*.h stack/include/ustack/*.h apps/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -Iapps -o $@ $< $(FUZZ_SRC_$*) \
+	  $(if $(filter http,$*),,$(FUZZ_LIB_OBJ)) $(LDLIBS)
 
-fuzz-ci:
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60 FUZZ_TCP_SECONDS=60
+fuzz-bins: $(FUZZ_BINS)
+
+# Every target for FUZZ_SECONDS, from its kept corpus (new inputs go to
+# build/fuzz/corpus_NAME; minimise them into the kept one with
+# tools/fuzz.sh merge NAME).
+fuzz: $(FUZZ_BINS)
+	FUZZ_BUILD=$(BUILD) bash tools/fuzz.sh run $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The CI form: each kept corpus replayed (fuzz_tcp's must reach every TCP
+# state), then FUZZ_CI_SECONDS of fuzzing per target, one after the other.
+fuzz-ci: $(FUZZ_BINS)
+	FUZZ_BUILD=$(BUILD) bash tools/fuzz.sh ci $(FUZZ_CI_SECONDS) $(FUZZ_TARGETS)
+
+# Each target until FUZZ_LONG_RUNS executions (or FUZZ_LONG_SECONDS), at most
+# FUZZ_LONG_JOBS at a time, niced; then the table of build/fuzz/long/*.result.
+fuzz-long: $(FUZZ_LONG_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	FUZZ_BUILD=$(BUILD) FUZZ_LONG_RUNS=$(FUZZ_LONG_RUNS) FUZZ_LONG_SECONDS=$(FUZZ_LONG_SECONDS) \
+	  FUZZ_LONG_JOBS=$(FUZZ_LONG_JOBS) bash tools/fuzz.sh long $(FUZZ_LONG_TARGETS)
 
 integration: all
 	bash tests/integration/run.sh

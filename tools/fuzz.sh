@@ -25,7 +25,7 @@ opts() {
     case $1 in
     input) echo "-max_len=4096" ;;
     tcp) echo "-max_len=1024" ;;
-    tcpopt) echo "-max_len=64" ;;
+    tcpopt) echo "-max_len=128" ;;
     reasm) echo "-max_len=2048" ;;
     arp) echo "-max_len=512" ;;
     http) echo "-max_len=4096" ;;

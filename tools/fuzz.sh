@@ -28,7 +28,7 @@ opts() {
     tcpopt) echo "-max_len=128" ;;
     reasm) echo "-max_len=2048" ;;
     arp) echo "-max_len=512" ;;
-    http) echo "-max_len=4096" ;;
+    http) echo "-max_len=16384" ;;
     *) echo "" ;;
     esac
 }

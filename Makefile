@@ -170,7 +170,7 @@ endif
 # kept corpus in tests/fuzz/corpus_NAME. The library is built once for all of
 # them, with ASan + UBSan and coverage instrumentation (minus
 # tests/fuzz/coverage-ignore.txt); fuzz_http links ustackd's parser instead.
-FUZZ_TARGETS := input tcp tcpopt reasm http
+FUZZ_TARGETS := input tcp tcpopt reasm arp http
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
   -fno-sanitize-recover=undefined -fsanitize-coverage-ignorelist=tests/fuzz/coverage-ignore.txt

@@ -3,11 +3,12 @@
 #
 #   tools/fuzz.sh ci SECONDS NAME...    replay each kept corpus, then fuzz each target SECONDS
 #   tools/fuzz.sh run SECONDS NAME...   fuzz each target SECONDS from its kept corpus
-#   tools/fuzz.sh long NAME...          each target to FUZZ_LONG_RUNS executions (or
-#                                       FUZZ_LONG_SECONDS), FUZZ_LONG_JOBS at a time, niced;
-#                                       then the table
+#   tools/fuzz.sh long NAME...          each target to FUZZ_LONG_RUNS executions (or for
+#                                       FUZZ_LONG_SECONDS, if that ends first), FUZZ_LONG_JOBS
+#                                       at a time, niced; then the table
 #   tools/fuzz.sh table                 the table of the long runs done so far
-#   tools/fuzz.sh merge NAME [DIR...]   minimise the kept corpus with what DIRs found
+#   tools/fuzz.sh merge NAME [DIR...]   add to the kept corpus the fewest of DIRs' inputs that
+#                                       reach every edge they reach
 #
 # Binaries are $FUZZ_BUILD/fuzz/fuzz_NAME (default build/), kept corpora
 # tests/fuzz/corpus_NAME. A finding is an artifact libFuzzer writes (crash-,
@@ -76,16 +77,14 @@ long_one() {
     rm -rf "$d" "$d.result"
     mkdir -p "$d/corpus" "$d/artifacts"
     cp tests/fuzz/corpus_"$t"/* "$d/corpus/"
-    if [ -n "${FUZZ_LONG_SECONDS:-}" ]; then
-        limit="-max_total_time=$FUZZ_LONG_SECONDS"
-    else
-        limit="-runs=${FUZZ_LONG_RUNS:-10000000}"
-    fi
+    # FUZZ_LONG_RUNS executions, or FUZZ_LONG_SECONDS if that comes first.
+    limit="-runs=${FUZZ_LONG_RUNS:-10000000}"
+    [ -z "${FUZZ_LONG_SECONDS:-}" ] || limit="$limit -max_total_time=$FUZZ_LONG_SECONDS"
     local commit t0 t1 rc=0
     commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
     t0=$(date +%s)
     # shellcheck disable=SC2046
-    nice -n 10 "$(bin "$t")" $(opts "$t") "$limit" -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
+    nice -n 10 "$(bin "$t")" $(opts "$t") $limit -print_final_stats=1 -artifact_prefix="$d/artifacts/" \
         "$d/corpus" >"$d/log" 2>&1 || rc=$?
     t1=$(date +%s)
     local execs eps cov ft findings
@@ -146,20 +145,16 @@ table)
     table
     ;;
 merge)
+    # The kept corpus stays as it is (named seeds, regression inputs); of
+    # the DIRs' inputs only those reaching an edge it does not reach are
+    # added (-use_counters=0: edges, not hit counts, which keeps it small).
     t=$1
     shift
-    new=$B/fuzz/merge_$t
-    rm -rf "$new"
-    mkdir -p "$new"
-    # Edges only (-use_counters=0): the smallest set of inputs that still
-    # reaches every edge the old corpus and the new finds reached.
+    before=$(ls tests/fuzz/corpus_"$t" | wc -l)
     # shellcheck disable=SC2046
-    "$(bin "$t")" $(opts "$t") -merge=1 -use_counters=0 "$new" tests/fuzz/corpus_"$t" "$@" \
+    "$(bin "$t")" $(opts "$t") -merge=1 -use_counters=0 tests/fuzz/corpus_"$t" "$@" \
         >"$B/fuzz/merge_$t.log" 2>&1 || { tail -20 "$B/fuzz/merge_$t.log"; exit 1; }
-    git rm -q -r --cached tests/fuzz/corpus_"$t" >/dev/null 2>&1 || true
-    rm -rf tests/fuzz/corpus_"$t"
-    mv "$new" tests/fuzz/corpus_"$t"
-    echo "fuzz: tests/fuzz/corpus_$t: $(ls tests/fuzz/corpus_"$t" | wc -l) files"
+    echo "fuzz: tests/fuzz/corpus_$t: $before files, now $(ls tests/fuzz/corpus_"$t" | wc -l)"
     ;;
 *)
     sed -n '2,14p' "$0"

@@ -8,7 +8,9 @@
  * resolution with queueing (the latest packets kept, RFC 1122 2.3.2.2),
  * retries and failure, REACHABLE -> STALE -> removed, unicast polls of a
  * STALE entry in use, eviction of the entry confirmed longest ago (never an
- * INCOMPLETE one), ENOBUFS when every entry is resolving, EHOSTUNREACH when
+ * INCOMPLETE one, and to learn a sender never one sent through within
+ * arp_reachable_us; a datagram of ours then takes the least recently used
+ * one), ENOBUFS when every entry is resolving, EHOSTUNREACH when
  * resolution fails, and the gratuitous announcements.
  *
  * After every step the stack must have sent exactly the frames the model
@@ -85,6 +87,8 @@ struct ment {
     uint8_t mac[6];
     unsigned tries;
     ustack_time_t updated, deadline;
+    ustack_time_t sent; /* last datagram sent through it, if has_sent */
+    bool has_sent;
     uint32_t q[4];
     unsigned qn;
 };
@@ -134,16 +138,37 @@ MODEL static int m_find(struct world *w, uint32_t ip)
     return -1;
 }
 
-/* A free entry, else the resolved one confirmed longest ago (evicted). */
-MODEL static int m_alloc(struct world *w)
+MODEL static bool m_in_use(const struct world *w, const struct ment *e)
 {
-    int victim = -1;
+    return e->has_sent && w->now < e->sent + w->cfg->arp_reachable_us;
+}
+
+MODEL static ustack_time_t m_last_use(const struct ment *e)
+{
+    return e->has_sent && e->sent > e->updated ? e->sent : e->updated;
+}
+
+/* A free entry, else the resolved one confirmed longest ago among those not
+ * sent through within arp_reachable_us (evicted); for a datagram of ours,
+ * failing that, the least recently used of the others. */
+MODEL static int m_alloc(struct world *w, bool for_output)
+{
+    int victim = -1, busy = -1;
     for (unsigned i = 0; i < w->cfg->arp_cache_size; i++) {
-        if (w->e[i].state == ARP_FREE)
+        const struct ment *e = &w->e[i];
+        if (e->state == ARP_FREE)
             return (int)i;
-        if (w->e[i].state != ARP_INCOMPLETE && (victim < 0 || w->e[i].updated < w->e[victim].updated))
-            victim = (int)i;
+        if (e->state == ARP_INCOMPLETE)
+            continue;
+        if (!m_in_use(w, e)) {
+            if (victim < 0 || e->updated < w->e[victim].updated)
+                victim = (int)i;
+        } else if (busy < 0 || m_last_use(e) < m_last_use(&w->e[busy])) {
+            busy = (int)i;
+        }
     }
+    if (victim < 0 && for_output)
+        victim = busy;
     if (victim >= 0)
         m_clear(&w->e[victim]);
     return victim;
@@ -182,12 +207,16 @@ MODEL static void m_output(struct world *w, uint32_t nh, uint32_t seq)
             m_request(w, nh, e->mac);
         }
     }
+    if (i >= 0) {
+        w->e[i].sent = w->now;
+        w->e[i].has_sent = true;
+    }
     if (i >= 0 && w->e[i].state != ARP_INCOMPLETE) {
         want(w, 3, w->e[i].mac, NULL, 0, 0, seq);
         return;
     }
     if (i < 0) {
-        i = m_alloc(w);
+        i = m_alloc(w, true);
         if (i < 0) {
             w->error = ENOBUFS;
             return;
@@ -197,6 +226,8 @@ MODEL static void m_output(struct world *w, uint32_t nh, uint32_t seq)
         e->ip = nh;
         e->tries = 1;
         e->updated = w->now;
+        e->sent = w->now;
+        e->has_sent = true;
         e->deadline = w->now + c->arp_retry_us;
         m_request(w, nh, BCAST);
     }
@@ -224,7 +255,7 @@ MODEL static void m_input(struct world *w, bool request, const uint8_t *sha, uin
     if (tpa != FZ_US_IP)
         return;
     if (!merged && spa && spa != fz_ip(10, 0, 0, 255)) {
-        i = m_alloc(w);
+        i = m_alloc(w, false);
         if (i >= 0) {
             w->e[i].ip = spa;
             m_reachable(w, &w->e[i], sha);

@@ -77,6 +77,7 @@
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
     X(raw_rx) X(raw_tx) X(raw_drop_rcvbuf) X(raw_drop_bad_hdrincl)            \
+    X(sock_table_full)                                                         \
     X(pbuf_alloc_failed) X(pbuf_drop_mem_limit)                                \
     TCP_COUNTERS(X)
 

@@ -353,6 +353,8 @@ static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool n
     struct sock_table *t = st->socks;
     if (t->used == t->n) {
         *err = t->n < t->max ? sock_table_grow(t) : -EMFILE;
+        if (*err == -EMFILE)
+            COUNT(st, sock_table_full);
         if (*err < 0)
             return NULL;
     }

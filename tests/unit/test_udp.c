@@ -406,6 +406,7 @@ START_TEST(socket_table_grows_to_max_sockets_then_emfile)
     errno = 0;
     ck_assert_int_eq(us_socket(t->st, AF_INET, SOCK_DGRAM, 0), -1);
     ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_eq(ustack_counter_get(t->st, "sock_table_full"), 1);
     /* A freed number in the middle is the next one given. */
     us_close(t->st, SOCK_CHUNK + 1);
     ck_assert_int_eq(us_socket(t->st, AF_INET, SOCK_DGRAM, 0), SOCK_CHUNK + 1);

@@ -15,6 +15,7 @@ import random
 import re
 import select
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -62,6 +63,16 @@ class Test:
     def finish(self):
         print("integration: %d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 0 if self.failed == 0 else 1
+
+
+def csum(b):
+    """The Internet checksum (RFC 1071) of bytes b, for crafted headers."""
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
 
 
 def wait_for(secs, fn, interval=0.02):

@@ -219,7 +219,7 @@ def main(t):
     def frag_frame(ident, k):
         h = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 1480, ident, 0x2000 | (k * 185), 64, 17, 0,
                                   socket.inet_aton(LINUX), socket.inet_aton(ME)))
-        h[10:12] = struct.pack("!H", csum(bytes(h)))
+        h[10:12] = struct.pack("!H", nslib.csum(bytes(h)))
         return ether_hdr + bytes(h) + bytes(1480)
 
     ether_hdr = bytes(eth())
@@ -242,15 +242,6 @@ def main(t):
     t.eq("ip_frags_rx", c.get("ip_frags_rx"), 300 * 44 + 3 * 3)
     t.eq("ip_reasm_ok: only the 3 pings", c.get("ip_reasm_ok"), 3)
     t.ge("ip_reasm_evicted: all but 64 at most", c.get("ip_reasm_evicted"), 300 - 64)
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 
 
 nslib.run(main)

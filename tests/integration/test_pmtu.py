@@ -47,20 +47,11 @@ def chargen(n):
     return (period * reps)[:n]
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
 def frag_needed(ip_hdr, tcp8, mtu):
     """An ICMP fragmentation needed quoting ip_hdr and tcp8, as bytes."""
     body = ip_hdr + tcp8
     hdr = struct.pack("!BBHHH", 3, 4, 0, 0, mtu)
-    c = csum(hdr + body)
+    c = nslib.csum(hdr + body)
     return struct.pack("!BBHHH", 3, 4, c, 0, mtu) + body
 
 

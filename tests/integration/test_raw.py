@@ -20,15 +20,6 @@ NET = ["--tap", "tap1", "--addr", "10.0.0.3/24"]
 STACK, LINUX = "10.0.0.3", "10.0.0.1"
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
 def parse_line(line):
     """`from SRC proto P len L hex HEX` -> (src, proto, len, bytes) or None."""
     f = line.split()
@@ -79,7 +70,7 @@ def main(t):
         t.eq("fragmented by Linux: from, proto, len", (src, proto, n), (LINUX, 253, 20 + len(big)))
         t.same_bytes("fragmented by Linux: reassembled payload intact", data[20:], big)
         t.eq("fragmented by Linux: header as reassembled (no MF/offset, length, checksum)",
-             (struct.unpack("!H", data[6:8])[0] & 0x3fff, struct.unpack("!H", data[2:4])[0], csum(data[:20])),
+             (struct.unpack("!H", data[6:8])[0] & 0x3fff, struct.unpack("!H", data[2:4])[0], nslib.csum(data[:20])),
              (0, 20 + len(big), 0))
     else:
         print("ustack-raw said:\n" + rx.text() + rx.err.decode(errors="replace"))
@@ -109,7 +100,7 @@ def main(t):
     ok = len(d) >= 20
     t.same_bytes("stack-built header: Linux got payload intact", d[20:], payload)
     t.eq("stack-built header: version/IHL, proto, ttl, src, dst, length, checksum",
-         (d[0], d[9], d[8], d[12:16], d[16:20], struct.unpack("!H", d[2:4])[0], csum(d[:20])) if ok else None,
+         (d[0], d[9], d[8], d[12:16], d[16:20], struct.unpack("!H", d[2:4])[0], nslib.csum(d[:20])) if ok else None,
          (0x45, 253, 64, socket.inet_aton(STACK), socket.inet_aton(LINUX), 20 + len(payload), 0))
 
     big2 = bytes((i * 7) & 0xff for i in range(3500))
@@ -127,7 +118,7 @@ def main(t):
     d = send(["--hdrincl", "--payload", bytes(bare).hex()], "IP_HDRINCL with zero id/src/checksum")
     ok = len(d) >= 20
     t.eq("IP_HDRINCL filled in: src, checksum valid, payload and ttl kept",
-         (d[12:16], csum(d[:20]), d[20:], d[8]) if ok else None,
+         (d[12:16], nslib.csum(d[:20]), d[20:], d[8]) if ok else None,
          (socket.inet_aton(STACK), 0, b"fill me in", 20))
     t.check("IP_HDRINCL filled in: id chosen (non-zero)", ok and d[4:6] != b"\0\0", d[4:6].hex() if ok else "")
 

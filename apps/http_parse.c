@@ -137,10 +137,24 @@ int http_read_head(struct http_reader *r, struct http_request *rq)
     return 0;
 }
 
+/* Passes len bytes of body to sink, BODY_CHUNK at a time through buf. */
+static int body_copy(struct http_reader *r, uint8_t *buf, uint64_t len, http_body_fn sink, void *ctx, int64_t *total)
+{
+    while (len) {
+        ssize_t n = rd_body(r, buf, len < BODY_CHUNK ? len : BODY_CHUNK);
+        if (n <= 0)
+            return -1;
+        if (sink)
+            sink(ctx, buf, (size_t)n);
+        *total += n;
+        len -= (uint64_t)n;
+    }
+    return 0;
+}
+
 int64_t http_read_body(struct http_reader *r, const struct http_request *rq, http_body_fn sink, void *ctx)
 {
-    static const size_t chunk = BODY_CHUNK;
-    uint8_t *buf = malloc(chunk);
+    uint8_t *buf = malloc(BODY_CHUNK);
     if (!buf)
         return -1;
     int64_t total = 0;
@@ -163,29 +177,11 @@ int64_t http_read_body(struct http_reader *r, const struct http_request *rq, htt
                     goto bad;
                 break;
             }
-            while (sz) {
-                ssize_t n = rd_body(r, buf, sz < chunk ? sz : chunk);
-                if (n <= 0)
-                    goto bad;
-                if (sink)
-                    sink(ctx, buf, (size_t)n);
-                total += n;
-                sz -= (unsigned long long)n;
-            }
-            if (rd_line(r, &line) != 0)
+            if (body_copy(r, buf, sz, sink, ctx, &total) < 0 || rd_line(r, &line) != 0)
                 goto bad;
         }
-    } else {
-        uint64_t left = rq->content_length;
-        while (left) {
-            ssize_t n = rd_body(r, buf, left < chunk ? left : chunk);
-            if (n <= 0)
-                goto bad;
-            if (sink)
-                sink(ctx, buf, (size_t)n);
-            total += n;
-            left -= (uint64_t)n;
-        }
+    } else if (body_copy(r, buf, rq->content_length, sink, ctx, &total) < 0) {
+        goto bad;
     }
     free(buf);
     return total;

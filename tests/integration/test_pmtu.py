@@ -26,6 +26,7 @@ import os
 import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True
@@ -131,11 +132,13 @@ def run(t, files, procs):
     if not t.check("tcpdump capturing on tap0", ok, tcpdump.err.decode(errors="replace").strip()):
         return
     big = []  # (time, IP datagram as bytes) of ustackd's segments over PATH_MTU
+    sniffing = threading.Event()
     sniffer = AsyncSniffer(iface="tap0", store=False,
                            lfilter=lambda f: IP in f and TCP in f and f[IP].src == ME and f[TCP].sport == 80,
-                           prn=lambda f: big.append((time.time(), bytes(f[IP]))) if f[IP].len > PATH_MTU else None)
+                           prn=lambda f: big.append((time.time(), bytes(f[IP]))) if f[IP].len > PATH_MTU else None,
+                           started_callback=sniffing.set)
     sniffer.start()
-    time.sleep(0.5)  # AsyncSniffer says nothing when it is ready; tcpdump's is the capture that counts
+    t.check("the sniffer is capturing on tap0", sniffing.wait(10))
 
     curl = nslib.Proc(["curl", "-s", "-o", files["out"], "--max-time", "90", "http://%s/bytes/%d" % (ME, SIZE)])
     procs.append(curl)

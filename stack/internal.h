@@ -77,7 +77,7 @@
     X(udp_drop_bad_checksum) X(udp_drop_no_port) X(udp_drop_rcvbuf)            \
     X(udp_rx_zero_checksum)                                                    \
     X(raw_rx) X(raw_tx) X(raw_drop_rcvbuf) X(raw_drop_bad_hdrincl)            \
-    X(sock_table_full)                                                         \
+    X(sock_table_full) X(sock_wakeups)                                         \
     X(pbuf_alloc_failed) X(pbuf_drop_mem_limit)                                \
     TCP_COUNTERS(X)
 
@@ -374,9 +374,8 @@ struct sock;
 struct tcp_stack;
 int sock_init(struct ustack *st);
 size_t sock_count(const struct ustack *st);
+size_t sock_waiter_count(const struct ustack *st);
 void sock_fini(struct ustack *st);
-/* Marks that the socket layer's state changed (waiters must be woken). */
-void sock_wakeup(struct ustack *st);
 /* A packet that a socket sent could not leave (ARP gave up, no buffer): the
  * error goes to that socket (found by pb's owner tag), if it is still open.
  * Layers below the sockets report errors only through this call; the socket
@@ -422,7 +421,6 @@ struct ustack {
 
     struct sock_table *socks;
     struct tcp_stack *tcp;
-    bool sock_events;      /* set when socket state changed since last notify */
 
     uint64_t rng;          /* splitmix64 state, from cfg.random_seed */
     struct pbuf_queue loopback; /* datagrams to ourselves, fed back on poll */

@@ -1,9 +1,10 @@
 /*
  * The socket API (ustack/socket.h): BSD-named calls over the per-stack socket
  * table. Each call takes the stack lock through the runtime's hooks, works on
- * the socket state, and when it has to wait (blocking recv, poll) sleeps on
- * the runtime's condition variable until the loop thread reports that socket
- * state changed. Without a runtime every call is non-blocking.
+ * the socket state, and when it has to wait (blocking recv, poll) links itself
+ * on the wait list of the sockets it waits for and sleeps until the runtime
+ * wakes it: only when one of those sockets changed (ustack_wake_waiters).
+ * Without a runtime every call is non-blocking.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -53,6 +54,11 @@ size_t sock_count(const struct ustack *st)
     return st->socks ? st->socks->used : 0;
 }
 
+size_t sock_waiter_count(const struct ustack *st)
+{
+    return st->socks ? st->socks->waiters : 0;
+}
+
 struct sock *sock_get(struct ustack *st, int fd)
 {
     struct sock_table *t = st->socks;
@@ -67,15 +73,105 @@ int sock_number(const struct ustack *st, const struct sock *s)
     return s->num;
 }
 
-void sock_wakeup(struct ustack *st)
+/* ------------------------------------------------------------ waiting */
+
+void sock_wakeup(struct ustack *st, struct sock *s)
 {
-    st->sock_events = true;
+    if (s->ev_pending)
+        return;
+    s->ev_pending = true;
+    s->ev_next = st->socks->pending;
+    st->socks->pending = s;
+}
+
+/* Every event of a socket's connection changes what its waiters wait for. */
+static void sock_tcp_event(struct tcb *tcb, unsigned events, void *arg)
+{
+    (void)events;
+    sock_wakeup(tcp_ustack(tcb), arg);
+}
+
+/* Gives s its connection (or listener) and the connection's events to s. */
+static void sock_attach_tcb(struct sock *s, struct tcb *tcb)
+{
+    s->tcb = tcb;
+    if (tcb)
+        tcp_set_event_cb(tcb, sock_tcp_event, s);
+}
+
+void sock_wq_add(struct sock *s, struct sock_wq_entry *e, void (*fn)(struct ustack *st, struct sock_wq_entry *e),
+                 void *arg)
+{
+    e->s = s;
+    e->fn = fn;
+    e->arg = arg;
+    e->prev = NULL;
+    e->next = s->wq;
+    if (s->wq)
+        s->wq->prev = e;
+    s->wq = e;
+}
+
+void sock_wq_del(struct sock_wq_entry *e)
+{
+    if (!e->s)
+        return;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        e->s->wq = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    e->s = NULL;
+    e->prev = e->next = NULL;
+}
+
+void ustack_wake_waiters(struct ustack *st)
+{
+    struct sock_table *t = st->socks;
+    struct sock *s;
+    while ((s = t->pending)) {
+        t->pending = s->ev_next;
+        s->ev_next = NULL;
+        s->ev_pending = false;
+        for (struct sock_wq_entry *e = s->wq, *next; e; e = next) {
+            next = e->next;
+            e->fn(st, e);
+        }
+    }
+}
+
+/* A closed socket's waiters: unlinked, then told (a blocked call returns
+ * EBADF). */
+static void sock_wq_close(struct ustack *st, struct sock *s)
+{
+    struct sock_wq_entry *e;
+    while ((e = s->wq)) {
+        sock_wq_del(e);
+        e->fn(st, e);
+    }
+}
+
+/* Clears a slot for reuse: its number, its generation and its place on the
+ * pending list stay (a stale entry there only costs a look at an empty wait
+ * list). */
+static void sock_reset(struct sock *s)
+{
+    uint32_t gen = s->gen;
+    int num = s->num;
+    struct sock *ev_next = s->ev_next;
+    bool ev_pending = s->ev_pending;
+    memset(s, 0, sizeof *s);
+    s->gen = gen;
+    s->num = num;
+    s->ev_next = ev_next;
+    s->ev_pending = ev_pending;
 }
 
 void sock_set_error(struct ustack *st, struct sock *s, int err)
 {
     s->so_error = err;
-    sock_wakeup(st);
+    sock_wakeup(st, s);
 }
 
 void sock_report_error(struct ustack *st, const struct pbuf *pb, int err)
@@ -125,11 +221,9 @@ static void sock_release(struct ustack *st, struct sock *s)
         s->tcb = NULL;
     }
     pbuf_queue_free(st, &s->rxq);
-    uint32_t gen = s->gen + 1;
-    int num = s->num;
-    memset(s, 0, sizeof *s);
-    s->gen = gen;
-    s->num = num;
+    sock_wq_close(st, s);
+    s->gen++;
+    sock_reset(s);
     st->socks->used--;
 }
 
@@ -169,7 +263,7 @@ int sock_rx_enqueue(struct ustack *st, struct sock *s, struct pbuf *pb)
     }
     s->rx_charge += charge;
     pbuf_queue_push(&s->rxq, pb);
-    sock_wakeup(st);
+    sock_wakeup(st, s);
     return 0;
 }
 
@@ -189,18 +283,13 @@ static void api_lock(struct ustack *st)
     }
 }
 
-/* Unlocks and, if the call changed socket state, wakes other waiters and the
- * loop (which may have packets to send or timers to arm). */
+/* Wakes the waiters of the sockets the call changed, then unlocks (the
+ * runtime's unlock also wakes the loop if the call armed an earlier timer). */
 static void api_unlock(struct ustack *st)
 {
-    if (st->have_env) {
-        if (st->sock_events && st->env.notify) {
-            st->sock_events = false;
-            st->env.notify(st->env.ctx);
-        }
-        if (st->env.unlock)
-            st->env.unlock(st->env.ctx);
-    }
+    ustack_wake_waiters(st);
+    if (st->have_env && st->env.unlock)
+        st->env.unlock(st->env.ctx);
 }
 
 static ustack_time_t api_now(struct ustack *st)
@@ -213,13 +302,45 @@ static bool api_can_block(struct ustack *st, const struct sock *s, int flags)
     return st->have_env && st->env.wait && !s->nonblock && !(flags & MSG_DONTWAIT);
 }
 
-/* Sleeps until notified or `deadline`. Returns 0 if the socket is still the
- * same one, -EBADF if it was closed meanwhile, -EAGAIN on timeout. */
+/* A blocked thread: woken once per round of ustack_wake_waiters(), however
+ * many of the sockets it waits on changed. */
+struct sock_waiter {
+    struct ustack_waiter w;
+    bool woken;
+};
+
+static void sock_waiter_wake(struct ustack *st, struct sock_wq_entry *e)
+{
+    struct sock_waiter *w = e->arg;
+    if (w->woken)
+        return;
+    w->woken = true;
+    COUNT(st, sock_wakeups);
+    if (st->env.wake)
+        st->env.wake(st->env.ctx, &w->w);
+}
+
+/* Sleeps as w until woken or `deadline`. */
+static void api_sleep(struct ustack *st, struct sock_waiter *w, ustack_time_t deadline)
+{
+    w->woken = false;
+    st->socks->waiters++;
+    st->env.wait(st->env.ctx, &w->w, deadline);
+    st->socks->waiters--;
+}
+
+/* Sleeps on s until its state changes or `deadline`. Returns 0 if the
+ * socket is still the same one, -EBADF if it was closed meanwhile, -EAGAIN
+ * on timeout. */
 static int api_wait(struct ustack *st, struct sock *s, uint32_t gen, ustack_time_t deadline)
 {
     if (deadline != USTACK_TIME_NEVER && api_now(st) >= deadline)
         return -EAGAIN;
-    st->env.wait(st->env.ctx, deadline);
+    struct sock_waiter w = {0};
+    struct sock_wq_entry e;
+    sock_wq_add(s, &e, sock_waiter_wake, &w);
+    api_sleep(st, &w, deadline);
+    sock_wq_del(&e);
     if (!s->used || s->gen != gen)
         return -EBADF;
     return 0;
@@ -362,11 +483,7 @@ static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool n
         struct sock *s = sock_slot(t, i);
         if (s->used)
             continue;
-        uint32_t gen = s->gen;
-        int num = s->num;
-        memset(s, 0, sizeof *s);
-        s->gen = gen;
-        s->num = num;
+        sock_reset(s);
         s->used = true;
         s->type = type;
         s->proto = protocol;
@@ -461,7 +578,7 @@ static int stream_connect(struct ustack *st, struct sock *s, uint32_t raddr, uin
     if (ipv4_route(st, raddr) == 0 && !ipv4_is_local(st, raddr))
         return -ENETUNREACH;
     int err = 0;
-    s->tcb = tcp_open_active(st->tcp, s->laddr, s->lport, raddr, rport, &s->tcp_opts, &err);
+    sock_attach_tcb(s, tcp_open_active(st->tcp, s->laddr, s->lport, raddr, rport, &s->tcp_opts, &err));
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->bound = true;
@@ -497,7 +614,7 @@ static int stream_listen(struct ustack *st, struct sock *s, int backlog)
     if (!s->bound && (rc = stream_bind(st, s, 0, 0)) < 0)
         return rc;
     int err = 0;
-    s->tcb = tcp_listen(st->tcp, s->laddr, s->lport, want, &s->tcp_opts, &err);
+    sock_attach_tcb(s, tcp_listen(st->tcp, s->laddr, s->lport, want, &s->tcp_opts, &err));
     if (!s->tcb)
         return err ? err : -ENOMEM;
     s->listening = true;
@@ -521,7 +638,7 @@ static int stream_accept(struct ustack *st, struct sock *s, struct sockaddr *add
             }
             uint32_t raddr;
             uint16_t rport;
-            c->tcb = child;
+            sock_attach_tcb(c, child);
             c->bound = true;
             tcp_endpoints(child, &c->laddr, &c->lport, &raddr, &rport);
             /* The listener's socket options carry over, as on Linux; its
@@ -838,15 +955,14 @@ int us_shutdown(struct ustack *st, int fd, int how)
         s->shut_rd = true;
     if (how != SHUT_RD)
         s->shut_wr = true;
-    sock_wakeup(st);
+    sock_wakeup(st, s);
     API_RETURN(st, 0);
 }
 
 int us_close(struct ustack *st, int fd)
 {
     API_SOCK(st, fd, s);
-    sock_release(st, s);
-    sock_wakeup(st); /* threads blocked on it return EBADF */
+    sock_release(st, s); /* threads blocked on it return EBADF */
     API_RETURN(st, 0);
 }
 
@@ -1154,12 +1270,17 @@ static short sock_revents(struct sock *s, short events)
     return r;
 }
 
+#define POLL_ENTRIES_ON_STACK 16
+
 int us_poll(struct ustack *st, struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     api_lock(st);
     ustack_time_t deadline = timeout_ms < 0 ? USTACK_TIME_NEVER : api_now(st) + USTACK_MS(timeout_ms);
+    struct sock_wq_entry stack_entries[POLL_ENTRIES_ON_STACK];
+    struct sock_wq_entry *ent = stack_entries;
+    int ready;
     for (;;) {
-        int ready = 0;
+        ready = 0;
         for (nfds_t i = 0; i < n; i++) {
             struct sock *s = sock_get(st, fds[i].fd);
             fds[i].revents = s ? sock_revents(s, fds[i].events) : (fds[i].fd < 0 ? 0 : POLLNVAL);
@@ -1167,9 +1288,30 @@ int us_poll(struct ustack *st, struct pollfd *fds, nfds_t n, int timeout_ms)
                 ready++;
         }
         if (ready || timeout_ms == 0 || !st->have_env || !st->env.wait)
-            API_RETURN(st, ready);
+            break;
         if (deadline != USTACK_TIME_NEVER && api_now(st) >= deadline)
-            API_RETURN(st, 0);
-        st->env.wait(st->env.ctx, deadline);
+            break;
+        if (n > POLL_ENTRIES_ON_STACK && ent == stack_entries) {
+            ent = calloc(n, sizeof *ent);
+            if (!ent)
+                API_RETURN(st, -ENOMEM);
+        }
+        /* Wait on every socket polled; a number that is no socket waits
+         * for nothing (it cannot become one without a call that changes
+         * nothing polled here, as on a kernel where the fd is not open). */
+        struct sock_waiter w = {0};
+        for (nfds_t i = 0; i < n; i++) {
+            struct sock *s = sock_get(st, fds[i].fd);
+            if (s)
+                sock_wq_add(s, &ent[i], sock_waiter_wake, &w);
+            else
+                ent[i].s = NULL;
+        }
+        api_sleep(st, &w, deadline);
+        for (nfds_t i = 0; i < n; i++)
+            sock_wq_del(&ent[i]);
     }
+    if (ent != stack_entries)
+        free(ent);
+    API_RETURN(st, ready);
 }

@@ -32,6 +32,19 @@ struct sock_opts {
     ustack_time_t rcvtimeo_us, sndtimeo_us; /* SO_RCVTIMEO, SO_SNDTIMEO; 0 = none */
 };
 
+/* One wait on one socket: a thread blocked in a socket call (sock.c) or a
+ * registration that watches the socket. It is linked on the socket's wait
+ * list while it waits; fn runs when ustack_wake_waiters() finds the socket's
+ * state changed, or when the socket is closed (then e->s is already NULL:
+ * the entry has been unlinked). fn must not link or unlink other entries of
+ * the same socket. */
+struct sock_wq_entry {
+    struct sock_wq_entry *prev, *next;
+    struct sock *s;        /* the socket it waits on; NULL once unlinked */
+    void (*fn)(struct ustack *st, struct sock_wq_entry *e);
+    void *arg;
+};
+
 struct sock {
     bool used;
     uint32_t gen;          /* bumped on close, so a waiter notices reuse */
@@ -58,6 +71,13 @@ struct sock {
     struct tcb *tcb;
     bool listening;
     struct tcp_opts tcp_opts;
+
+    /* Who waits on it, and whether it is on the table's list of sockets
+     * whose state changed since the waiters were last woken. Both survive
+     * the slot's reuse (sock_reset). */
+    struct sock_wq_entry *wq;
+    struct sock *ev_next;
+    bool ev_pending;
 };
 
 /* The table grows by chunks as sockets are opened, up to cfg.max_sockets,
@@ -72,6 +92,9 @@ struct sock_table {
     unsigned used;
     int port_bucket[SOCK_PORT_BUCKETS]; /* UDP sockets by local port */
     int raw_head;                       /* raw sockets */
+    struct sock *pending;  /* sockets whose state changed: their waiters are
+                            * woken, once each, by ustack_wake_waiters() */
+    unsigned waiters;      /* threads blocked in a socket call */
 };
 
 /* Slot i < t->n. */
@@ -81,6 +104,14 @@ static inline struct sock *sock_slot(const struct sock_table *t, unsigned i)
 }
 
 struct sock *sock_get(struct ustack *st, int fd);
+/* Marks that s's state changed (data, room, a connection, an error, EOF,
+ * shutdown): its waiters are woken at the next ustack_wake_waiters(). */
+void sock_wakeup(struct ustack *st, struct sock *s);
+/* Links e on s's wait list; fn(st, e) will run as struct sock_wq_entry says. */
+void sock_wq_add(struct sock *s, struct sock_wq_entry *e, void (*fn)(struct ustack *st, struct sock_wq_entry *e),
+                 void *arg);
+/* Unlinks e if it is still linked. */
+void sock_wq_del(struct sock_wq_entry *e);
 int sock_number(const struct ustack *st, const struct sock *s);
 /* The one way an error reaches a socket from below (an ICMP error about
  * what it sent, a packet of its that could not leave): pending for its

@@ -203,6 +203,7 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
     u->reasm_bytes = st->reasm.bytes;
     u->pmtu_entries = ipv4_pmtu_live(st);
     u->sockets = sock_count(st);
+    u->sock_waiters = sock_waiter_count(st);
     u->tcp_connections = st->tcp ? tcp_tcb_count(st->tcp) : 0;
     u->tcp_busy = st->tcp ? tcp_busy_count(st->tcp) : 0;
 }

@@ -468,7 +468,6 @@ void tcp_notify(struct tcb *tcb, unsigned events)
 {
     if (tcb->event_fn)
         tcb->event_fn(tcb, events, tcb->event_arg);
-    sock_wakeup(tcb->ts->st);
 }
 
 void tcp_drop(struct tcb *tcb, int err)
@@ -821,6 +820,8 @@ void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg)
     tcb->event_fn = fn;
     tcb->event_arg = arg;
 }
+
+struct ustack *tcp_ustack(const struct tcb *tcb) { return tcb->ts->st; }
 
 void tcp_opts_default(const struct tcp_stack *ts, struct tcp_opts *o)
 {

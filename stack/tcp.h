@@ -7,8 +7,8 @@
  * they do UDP's.
  *
  * Calls that take a connection (struct tcb) never block and never call
- * back into the socket layer except through the event callback and
- * sock_wakeup(). Errors are negative errno values.
+ * back into the socket layer except through the event callback. Errors are
+ * negative errno values.
  */
 #ifndef USTACK_TCP_H
 #define USTACK_TCP_H
@@ -87,12 +87,16 @@ void tcp_set_opts(struct tcb *tcb, const struct tcp_opts *o);
 #define TCP_EV_ERROR 0x08     /* an error to report: ECONNREFUSED, ECONNRESET, ETIMEDOUT, ... */
 #define TCP_EV_ACCEPT 0x10    /* listener: a connection waits in the accept queue */
 #define TCP_EV_CLOSED 0x20    /* the connection reached CLOSED */
-/* Called from inside the engine: it records the events and wakes waiters,
- * never calls back into the engine. Every event also calls sock_wakeup().
+/* Called from inside the engine: it records the events and wakes waiters
+ * (the socket layer's marks the socket, sock_wakeup()), never calls back into
+ * the engine. A TCB without a callback (in an accept queue, or let go of)
+ * wakes nobody.
  * A TCB that its holder has not let go of (tcp_close, tcp_abort) stays
  * allocated, in CLOSED if need be. */
 typedef void (*tcp_event_fn)(struct tcb *tcb, unsigned events, void *arg);
 void tcp_set_event_cb(struct tcb *tcb, tcp_event_fn fn, void *arg);
+/* The stack a TCB belongs to (for event callbacks). */
+struct ustack *tcp_ustack(const struct tcb *tcb);
 
 /* ------------------------------------------------------------ opening */
 

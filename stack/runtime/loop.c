@@ -30,7 +30,7 @@ struct ustack_rt {
     struct ustack *st;
     struct ustack_link *link;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for each waiter's condvar */
     int efd;
     pthread_t thread;
     /* Under mu. */
@@ -73,21 +73,35 @@ static void env_unlock(void *ctx)
     pthread_mutex_unlock(&rt->mu);
 }
 
-static void env_wait(void *ctx, ustack_time_t deadline)
+/* A blocked thread sleeps on a condition variable of its own, which lives
+ * on its stack for the length of the wait: env_wake() signals exactly that
+ * thread. */
+static void env_wait(void *ctx, struct ustack_waiter *w, ustack_time_t deadline)
 {
     struct ustack_rt *rt = ctx;
     maybe_wake_loop(rt);
+    pthread_cond_t cv;
+    if (pthread_cond_init(&cv, &rt->cattr) != 0)
+        return; /* a spurious wake-up: the caller re-checks and waits again */
+    w->os = &cv;
     uint64_t sec = deadline / 1000000u;
     if (deadline == USTACK_TIME_NEVER || (sizeof(time_t) < 8 && sec > (uint64_t)INT32_MAX) ||
         sec > (uint64_t)INT64_MAX) {
-        pthread_cond_wait(&rt->cv, &rt->mu);
-        return;
+        pthread_cond_wait(&cv, &rt->mu);
+    } else {
+        struct timespec ts = {.tv_sec = (time_t)sec, .tv_nsec = (long)(deadline % 1000000u) * 1000L};
+        pthread_cond_timedwait(&cv, &rt->mu, &ts);
     }
-    struct timespec ts = {.tv_sec = (time_t)sec, .tv_nsec = (long)(deadline % 1000000u) * 1000L};
-    pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+    w->os = NULL;
+    pthread_cond_destroy(&cv);
 }
 
-static void env_notify(void *ctx) { pthread_cond_broadcast(&((struct ustack_rt *)ctx)->cv); }
+static void env_wake(void *ctx, struct ustack_waiter *w)
+{
+    (void)ctx;
+    if (w->os)
+        pthread_cond_signal(w->os);
+}
 
 static void env_kick(void *ctx) { wake_loop(ctx); }
 
@@ -142,8 +156,8 @@ static void *loop_main(void *arg)
             link_backoff_until = now + RT_LINK_ERR_BACKOFF;
         bool link_backoff = now < link_backoff_until;
 
-        /* Waiters re-check their sockets. */
-        pthread_cond_broadcast(&rt->cv);
+        /* The threads waiting on sockets that changed, each once. */
+        ustack_wake_waiters(rt->st);
 
         ustack_time_t dl = tmin(ustack_next_deadline(rt->st), ustack_link_next_deadline(rt->link));
         if (link_backoff)
@@ -201,15 +215,10 @@ struct ustack_rt *ustack_rt_start(const struct ustack_config *cfg, struct ustack
     rt->efd = -1;
     int err;
 
-    pthread_condattr_t ca;
-    if ((err = pthread_condattr_init(&ca)) != 0)
+    if ((err = pthread_condattr_init(&rt->cattr)) != 0)
         goto fail_free;
-    if ((err = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) != 0 ||
-        (err = pthread_cond_init(&rt->cv, &ca)) != 0) {
-        pthread_condattr_destroy(&ca);
-        goto fail_free;
-    }
-    pthread_condattr_destroy(&ca);
+    if ((err = pthread_condattr_setclock(&rt->cattr, CLOCK_MONOTONIC)) != 0)
+        goto fail_cond;
     if ((err = pthread_mutex_init(&rt->mu, NULL)) != 0)
         goto fail_cond;
 
@@ -235,7 +244,7 @@ struct ustack_rt *ustack_rt_start(const struct ustack_config *cfg, struct ustack
         .lock = env_lock,
         .unlock = env_unlock,
         .wait = env_wait,
-        .notify = env_notify,
+        .wake = env_wake,
         .kick = env_kick,
         .now = env_now,
     };
@@ -258,7 +267,7 @@ fail_efd:
 fail_mutex:
     pthread_mutex_destroy(&rt->mu);
 fail_cond:
-    pthread_cond_destroy(&rt->cv);
+    pthread_condattr_destroy(&rt->cattr);
 fail_free:
     free(rt);
     errno = err;
@@ -288,7 +297,7 @@ void ustack_rt_stop(struct ustack_rt *rt)
     ustack_destroy(rt->st);
     close(rt->efd);
     pthread_mutex_destroy(&rt->mu);
-    pthread_cond_destroy(&rt->cv);
+    pthread_condattr_destroy(&rt->cattr);
     free(rt);
 }
 
@@ -299,7 +308,7 @@ void ustack_rt_locked(struct ustack_rt *rt, void (*fn)(struct ustack *st, void *
     pthread_mutex_lock(&rt->mu);
     fn(rt->st, arg);
     /* fn may have changed socket state or armed timers. */
-    pthread_cond_broadcast(&rt->cv);
+    ustack_wake_waiters(rt->st);
     maybe_wake_loop(rt);
     pthread_mutex_unlock(&rt->mu);
 }

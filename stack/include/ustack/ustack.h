@@ -244,6 +244,7 @@ struct ustack_usage {
     size_t sockets;
     size_t tcp_connections; /* TCBs alive: listening, connected, closing, TIME-WAIT */
     size_t tcp_busy;        /* of those, still delivering data or a FIN of ours */
+    size_t sock_waiters;    /* threads blocked in a socket call */
 };
 void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
 
@@ -251,21 +252,35 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
  * and be called from other threads. Without them (the simulator, unit tests)
  * every socket call is non-blocking and single-threaded. The hooks are the
  * only way the socket layer reaches the OS. */
+
+/* A thread blocked in a socket call, as the socket layer hands it to the
+ * runtime: the socket layer links it on the sockets it waits for and calls
+ * wake() when one of them changes; `os` is the runtime's (what the thread
+ * sleeps on), set by wait() for as long as it sleeps. */
+struct ustack_waiter {
+    void *os;
+};
+
 struct ustack_env {
     void *ctx;
     void (*lock)(void *ctx);
     void (*unlock)(void *ctx);
-    /* Sleeps until notify() or `deadline` (in stack time), with the lock held
-     * on entry and on return; returns early on spurious wakeups. */
-    void (*wait)(void *ctx, ustack_time_t deadline);
-    /* Wakes every waiter (socket state changed). */
-    void (*notify)(void *ctx);
+    /* Sleeps as `w` until wake(w) or `deadline` (in stack time), with the
+     * lock held on entry and on return; may return early (spuriously). */
+    void (*wait)(void *ctx, struct ustack_waiter *w, ustack_time_t deadline);
+    /* Wakes the one thread sleeping as `w`; called with the lock held. */
+    void (*wake)(void *ctx, struct ustack_waiter *w);
     /* Asks the loop to recompute its deadline (a timer was armed). */
     void (*kick)(void *ctx);
     /* Current time, for SO_RCVTIMEO and friends. */
     ustack_time_t (*now)(void *ctx);
 };
 void ustack_set_env(struct ustack *st, const struct ustack_env *env);
+/* Wakes, once each, the threads waiting on sockets whose state changed since
+ * the last call (env.wake); nobody else. A runtime calls it, with the lock
+ * held, after each batch of ustack_input()/ustack_poll(); the socket calls
+ * do the same for what they change. O(waiters of the changed sockets). */
+void ustack_wake_waiters(struct ustack *st);
 
 /* The seeded pseudo-random generator (splitmix64) used throughout ustack:
  * returns the next number and advances *state. Equal seeds give equal

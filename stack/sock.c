@@ -208,6 +208,8 @@ static void sock_chain_remove(struct ustack *st, struct sock *s)
 
 static void sock_release(struct ustack *st, struct sock *s)
 {
+    if (s->ep)
+        epoll_release(st, s);
     if ((s->bound && s->type == SOCK_DGRAM) || s->type == SOCK_RAW)
         sock_chain_remove(st, s);
     if (s->tcb) {
@@ -269,7 +271,7 @@ int sock_rx_enqueue(struct ustack *st, struct sock *s, struct pbuf *pb)
 
 /* ------------------------------------------------------------ locking */
 
-static void api_lock(struct ustack *st)
+void api_lock(struct ustack *st)
 {
     if (st->have_env && st->env.lock)
         st->env.lock(st->env.ctx);
@@ -285,14 +287,14 @@ static void api_lock(struct ustack *st)
 
 /* Wakes the waiters of the sockets the call changed, then unlocks (the
  * runtime's unlock also wakes the loop if the call armed an earlier timer). */
-static void api_unlock(struct ustack *st)
+void api_unlock(struct ustack *st)
 {
     ustack_wake_waiters(st);
     if (st->have_env && st->env.unlock)
         st->env.unlock(st->env.ctx);
 }
 
-static ustack_time_t api_now(struct ustack *st)
+ustack_time_t api_now(struct ustack *st)
 {
     return st->have_env && st->env.now ? st->env.now(st->env.ctx) : st->now;
 }
@@ -301,13 +303,6 @@ static bool api_can_block(struct ustack *st, const struct sock *s, int flags)
 {
     return st->have_env && st->env.wait && !s->nonblock && !(flags & MSG_DONTWAIT);
 }
-
-/* A blocked thread: woken once per round of ustack_wake_waiters(), however
- * many of the sockets it waits on changed. */
-struct sock_waiter {
-    struct ustack_waiter w;
-    bool woken;
-};
 
 static void sock_waiter_wake(struct ustack *st, struct sock_wq_entry *e)
 {
@@ -320,8 +315,13 @@ static void sock_waiter_wake(struct ustack *st, struct sock_wq_entry *e)
         st->env.wake(st->env.ctx, &w->w);
 }
 
+void sock_waiter_link(struct sock *s, struct sock_wq_entry *e, struct sock_waiter *w)
+{
+    sock_wq_add(s, e, sock_waiter_wake, w);
+}
+
 /* Sleeps as w until woken or `deadline`. */
-static void api_sleep(struct ustack *st, struct sock_waiter *w, ustack_time_t deadline)
+void api_sleep(struct ustack *st, struct sock_waiter *w, ustack_time_t deadline)
 {
     w->woken = false;
     st->socks->waiters++;
@@ -338,30 +338,13 @@ static int api_wait(struct ustack *st, struct sock *s, uint32_t gen, ustack_time
         return -EAGAIN;
     struct sock_waiter w = {0};
     struct sock_wq_entry e;
-    sock_wq_add(s, &e, sock_waiter_wake, &w);
+    sock_waiter_link(s, &e, &w);
     api_sleep(st, &w, deadline);
     sock_wq_del(&e);
     if (!s->used || s->gen != gen)
         return -EBADF;
     return 0;
 }
-
-#define API_RETURN(st, rc)                                                     \
-    do {                                                                       \
-        long rc_ = (rc);                                                       \
-        api_unlock(st);                                                        \
-        if (rc_ < 0) {                                                         \
-            errno = (int)-rc_;                                                 \
-            return -1;                                                         \
-        }                                                                      \
-        return rc_;                                                            \
-    } while (0)
-
-#define API_SOCK(st, fd, s)                                                    \
-    api_lock(st);                                                              \
-    struct sock *s = sock_get(st, fd);                                         \
-    if (!s)                                                                    \
-        API_RETURN(st, -EBADF)
 
 /* ------------------------------------------------------------ addresses */
 
@@ -469,7 +452,7 @@ static int sock_table_grow(struct sock_table *t)
 
 /* A fresh socket in the first free slot, or NULL with *err set (-EMFILE:
  * the table is full; -ENOMEM). */
-static struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock, int *err)
+struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock, int *err)
 {
     struct sock_table *t = st->socks;
     if (t->used == t->n) {
@@ -961,7 +944,10 @@ int us_shutdown(struct ustack *st, int fd, int how)
 
 int us_close(struct ustack *st, int fd)
 {
-    API_SOCK(st, fd, s);
+    api_lock(st);
+    struct sock *s = sock_get(st, fd);
+    if (!s)
+        API_RETURN(st, -EBADF);
     sock_release(st, s); /* threads blocked on it return EBADF */
     API_RETURN(st, 0);
 }
@@ -1243,6 +1229,9 @@ static short stream_revents(struct sock *s, short events)
     bool eof = tcp_eof(tcb) || s->shut_rd;
     bool closed = tcp_is_closed(tcb);
     bool err = tcp_error(tcb) != 0;
+    /* The peer shut down its side (its FIN), even with data still unread. */
+    if ((events & POLLRDHUP) && (tcp_fin_received(tcb) || closed || s->shut_rd))
+        r |= POLLRDHUP;
     if ((events & POLLIN) && (tcp_readable_bytes(tcb) || eof || err || closed))
         r |= POLLIN;
     if ((events & POLLOUT) && !tcp_is_connecting(tcb) && (err || closed || s->shut_wr || tcp_send_space(tcb) > 0))
@@ -1254,8 +1243,10 @@ static short stream_revents(struct sock *s, short events)
     return r;
 }
 
-static short sock_revents(struct sock *s, short events)
+short sock_revents(struct sock *s, short events)
 {
+    if (s->ep)
+        return epoll_revents(s, events);
     if (s->type == SOCK_STREAM)
         return stream_revents(s, events);
     short r = 0;
@@ -1303,7 +1294,7 @@ int us_poll(struct ustack *st, struct pollfd *fds, nfds_t n, int timeout_ms)
         for (nfds_t i = 0; i < n; i++) {
             struct sock *s = sock_get(st, fds[i].fd);
             if (s)
-                sock_wq_add(s, &ent[i], sock_waiter_wake, &w);
+                sock_waiter_link(s, &ent[i], &w);
             else
                 ent[i].s = NULL;
         }

@@ -7,6 +7,7 @@
 #ifndef USTACK_SOCK_H
 #define USTACK_SOCK_H
 
+#include <errno.h>
 #include <sys/time.h>
 #include <ustack/socket.h>
 #include "internal.h"
@@ -78,6 +79,10 @@ struct sock {
     struct sock_wq_entry *wq;
     struct sock *ev_next;
     bool ev_pending;
+
+    /* Not a socket but an epoll instance (epoll.c) when set; the socket
+     * calls refuse it (ENOTSOCK). */
+    struct sock_epoll *ep;
 };
 
 /* The table grows by chunks as sockets are opened, up to cfg.max_sockets,
@@ -130,5 +135,61 @@ int sock_rx_enqueue(struct ustack *st, struct sock *s, struct pbuf *pb);
 /* Sends a UDP datagram from s. Returns bytes sent or -errno. */
 ssize_t udp_output(struct ustack *st, struct sock *s, const void *buf, size_t len, uint32_t dst, uint16_t dport);
 ssize_t raw_output(struct ustack *st, struct sock *s, const void *buf, size_t len, uint32_t dst);
+
+/* ------------------------------------------------------------ the API's helpers
+ * (sock.c), shared with epoll.c */
+
+/* Takes the stack lock and moves the clock to env.now(). */
+void api_lock(struct ustack *st);
+/* Wakes the waiters of the sockets the call changed, then unlocks. */
+void api_unlock(struct ustack *st);
+ustack_time_t api_now(struct ustack *st);
+
+/* A blocked thread: woken once per round of ustack_wake_waiters(), however
+ * many of the sockets it waits on changed. */
+struct sock_waiter {
+    struct ustack_waiter w;
+    bool woken;
+};
+/* Links e on s's wait list for the thread w (unlink with sock_wq_del). */
+void sock_waiter_link(struct sock *s, struct sock_wq_entry *e, struct sock_waiter *w);
+/* Sleeps (env.wait, lock released meanwhile) until woken or `deadline`. */
+void api_sleep(struct ustack *st, struct sock_waiter *w, ustack_time_t deadline);
+
+/* A fresh table entry, or NULL with *err set (-EMFILE, -ENOMEM). */
+struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock, int *err);
+/* poll(2) events of s (POLLIN, POLLOUT, POLLRDHUP asked; POLLERR, POLLHUP
+ * always); an epoll instance is readable when it has ready entries. */
+short sock_revents(struct sock *s, short events);
+
+/* Unlocks and returns rc as the call's result (-errno: -1 with errno). */
+#define API_RETURN(st, rc)                                                     \
+    do {                                                                       \
+        long rc_ = (rc);                                                       \
+        api_unlock(st);                                                        \
+        if (rc_ < 0) {                                                         \
+            errno = (int)-rc_;                                                 \
+            return -1;                                                         \
+        }                                                                      \
+        return rc_;                                                            \
+    } while (0)
+
+/* Locks and finds socket fd as s, or returns EBADF (ENOTSOCK for an epoll
+ * instance). */
+#define API_SOCK(st, fd, s)                                                    \
+    api_lock(st);                                                              \
+    struct sock *s = sock_get(st, fd);                                         \
+    if (!s)                                                                    \
+        API_RETURN(st, -EBADF);                                                \
+    if (s->ep)                                                                 \
+        API_RETURN(st, -ENOTSOCK)
+
+/* ------------------------------------------------------------ epoll (epoll.c) */
+
+struct sock_epoll;
+/* Frees an epoll instance's registrations and state (from sock_release). */
+void epoll_release(struct ustack *st, struct sock *s);
+/* POLLIN if the instance has ready entries. */
+short epoll_revents(const struct sock *s, short events);
 
 #endif

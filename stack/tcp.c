@@ -945,6 +945,8 @@ size_t tcp_readable_bytes(const struct tcb *tcb) { return tcb->rcvq.len; }
 
 bool tcp_eof(const struct tcb *tcb) { return (tcb->tflags & TF_FIN_RCVD) && tcb->rcvq.len == 0; }
 
+bool tcp_fin_received(const struct tcb *tcb) { return (tcb->tflags & TF_FIN_RCVD) != 0; }
+
 size_t tcp_send_space(const struct tcb *tcb)
 {
     if (!tcb->sndq.buf || (tcb->tflags & TF_FIN_QUEUED))

@@ -142,6 +142,7 @@ void tcp_abort(struct tcb *tcb);
 
 size_t tcp_readable_bytes(const struct tcb *tcb);
 bool tcp_eof(const struct tcb *tcb);          /* FIN received and all data read */
+bool tcp_fin_received(const struct tcb *tcb); /* FIN received, data read or not */
 size_t tcp_send_space(const struct tcb *tcb);
 bool tcp_is_connecting(const struct tcb *tcb); /* handshake under way, no error */
 bool tcp_is_connected(const struct tcb *tcb);  /* ESTABLISHED or later */

@@ -105,6 +105,28 @@ static void env_wake(void *ctx, struct ustack_waiter *w)
 
 static void env_kick(void *ctx) { wake_loop(ctx); }
 
+/* us_epoll_fd: an eventfd, readable while its counter is not zero. */
+static int env_fd_open(void *ctx)
+{
+    (void)ctx;
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+static void env_fd_set(void *ctx, int fd, int readable)
+{
+    (void)ctx;
+    uint64_t v = 1;
+    ssize_t r = readable ? write(fd, &v, sizeof v) : read(fd, &v, sizeof v);
+    (void)r; /* a read of a zero counter fails with EAGAIN: already clear */
+}
+
+static void env_fd_close(void *ctx, int fd)
+{
+    (void)ctx;
+    close(fd);
+}
+
 static ustack_time_t env_now(void *ctx)
 {
     (void)ctx;
@@ -247,6 +269,9 @@ struct ustack_rt *ustack_rt_start(const struct ustack_config *cfg, struct ustack
         .wake = env_wake,
         .kick = env_kick,
         .now = env_now,
+        .fd_open = env_fd_open,
+        .fd_set = env_fd_set,
+        .fd_close = env_fd_close,
     };
     ustack_set_env(rt->st, &env);
 

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <ustack/ustack.h>
 
 #ifdef __cplusplus
@@ -63,9 +64,32 @@ int us_getsockname(struct ustack *st, int s, struct sockaddr *addr, socklen_t *l
 int us_getpeername(struct ustack *st, int s, struct sockaddr *addr, socklen_t *len);
 /* Sets or clears O_NONBLOCK-like behaviour. */
 int us_set_nonblocking(struct ustack *st, int s, int on);
-/* As poll(2): events POLLIN, POLLOUT; revents may add POLLERR, POLLHUP.
- * timeout_ms < 0 waits forever. Returns the number of ready entries. */
+/* As poll(2): events POLLIN, POLLOUT, POLLRDHUP; revents may add POLLERR,
+ * POLLHUP. timeout_ms < 0 waits forever. Returns the number of ready
+ * entries. */
 int us_poll(struct ustack *st, struct pollfd *fds, nfds_t n, int timeout_ms);
+
+/* epoll(7) over the stack's sockets. An instance is a descriptor of the
+ * stack, like a socket (us_close frees it; the socket calls give ENOTSOCK
+ * on it); flags may be EPOLL_CLOEXEC (no effect) and nothing else.
+ * us_epoll_ctl: EPOLL_CTL_ADD, _MOD, _DEL of a socket with EPOLLIN, EPOLLOUT,
+ * EPOLLRDHUP, EPOLLET and EPOLLONESHOT (EPOLLERR and EPOLLHUP are always
+ * reported) and `data` returned as given; a socket closed while registered
+ * leaves the instance. us_epoll_wait returns up to maxevents ready entries,
+ * waiting up to timeout_ms (< 0: forever; never without a runtime); its cost
+ * is in the number of entries that became ready, not of those registered.
+ * Instances cannot watch each other (EINVAL): a kernel epoll watches them
+ * through us_epoll_fd. */
+int us_epoll_create(struct ustack *st, int flags);
+int us_epoll_ctl(struct ustack *st, int epfd, int op, int fd, struct epoll_event *ev);
+int us_epoll_wait(struct ustack *st, int epfd, struct epoll_event *events, int maxevents, int timeout_ms);
+/* A kernel file descriptor that is readable while the instance has entries
+ * ready (level-triggered), for poll(2), select(2) or a kernel epoll that
+ * also waits on the program's own descriptors: when it is readable, call
+ * us_epoll_wait with timeout 0. It stays the instance's (closed with it).
+ * EOPNOTSUPP without a runtime. It may be readable once with nothing to
+ * report, when what was ready stopped being so before the wait looked. */
+int us_epoll_fd(struct ustack *st, int epfd);
 
 #ifdef __cplusplus
 }

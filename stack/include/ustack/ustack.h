@@ -274,6 +274,13 @@ struct ustack_env {
     void (*kick)(void *ctx);
     /* Current time, for SO_RCVTIMEO and friends. */
     ustack_time_t (*now)(void *ctx);
+    /* Kernel descriptors that an OS event loop can wait on (us_epoll_fd):
+     * fd_open makes one (returns it, or -errno), fd_set makes it readable
+     * (readable != 0) or not, fd_close closes it. Called with the lock held.
+     * NULL: the stack offers none (EOPNOTSUPP). */
+    int (*fd_open)(void *ctx);
+    void (*fd_set)(void *ctx, int fd, int readable);
+    void (*fd_close)(void *ctx, int fd);
 };
 void ustack_set_env(struct ustack *st, const struct ustack_env *env);
 /* Wakes, once each, the threads waiting on sockets whose state changed since

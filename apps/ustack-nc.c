@@ -2,10 +2,14 @@
  * ustack-nc: netcat on a ustack instance. Connects to HOST PORT (or, with -l,
  * waits for one connection on PORT), copies standard input to the socket and
  * the socket to standard output, and half-closes the connection when standard
- * input ends; it exits when the peer has closed its side.
+ * input ends; it exits when both directions have ended (or on an error).
+ *
+ * One thread, one loop: poll(2) waits on standard input and on the kernel
+ * descriptor of a ustack epoll instance (us_epoll_fd) that watches the
+ * connection, so neither direction waits for the other.
  */
 #include <errno.h>
-#include <pthread.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,29 +18,130 @@
 #include "common.h"
 #include "util.h"
 
-struct pump {
+/* The two directions of the connection, driven from one loop. */
+struct nc {
     struct ustack *st;
-    int fd;
-    int err;
+    int fd, ep;
+    uint8_t out[16384];     /* read from standard input, not yet sent */
+    size_t out_len, out_off;
+    bool in_eof;            /* standard input ended */
+    bool shut;              /* ... and everything is sent and SHUT_WR done */
+    bool peer_eof;          /* the peer's FIN: nothing more to read */
+    uint32_t watching;      /* the events registered */
 };
 
-static void *stdin_to_socket(void *arg)
+/* What the connection is watched for: data until the peer's EOF, room
+ * while something waits to be sent (errors and hang-ups always). */
+static int nc_watch(struct nc *c)
 {
-    struct pump *p = arg;
+    uint32_t want = (c->peer_eof ? 0 : EPOLLIN | EPOLLRDHUP) | (c->out_len > c->out_off ? EPOLLOUT : 0);
+    if (want == c->watching)
+        return 0;
+    struct epoll_event ev = {.events = want, .data.fd = c->fd};
+    c->watching = want;
+    return us_epoll_ctl(c->st, c->ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+/* Sends what is buffered as far as the window allows; at input EOF with
+ * nothing left, half-closes. Returns 0 or -1 with errno (EPIPE: the peer
+ * is gone, which ends this direction quietly). */
+static int nc_flush(struct nc *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = us_send(c->st, c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_DONTWAIT);
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        c->out_off += (size_t)n;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->in_eof && !c->shut) {
+        us_shutdown(c->st, c->fd, SHUT_WR);
+        c->shut = true;
+    }
+    return 0;
+}
+
+/* Reads what the connection holds to standard output. */
+static int nc_drain(struct nc *c)
+{
     uint8_t buf[16384];
     for (;;) {
-        ssize_t n = read(0, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
+        ssize_t n = us_recv(c->st, c->fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0) {
+            c->peer_eof = true;
+            return 0;
+        }
+        if (n < 0)
+            return errno == EAGAIN ? 0 : -1;
+        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+            return -1;
+        fflush(stdout);
+    }
+}
+
+/* Until both directions are over. Returns the exit status. */
+static int nc_run(struct nc *c)
+{
+    c->ep = us_epoll_create(c->st, 0);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.fd = c->fd};
+    c->watching = ev.events;
+    int kfd = c->ep < 0 || us_epoll_ctl(c->st, c->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0 ? -1 : us_epoll_fd(c->st, c->ep);
+    if (kfd < 0) {
+        fprintf(stderr, "ustack-nc: epoll: %s\n", strerror(errno));
+        return 1;
+    }
+    int rc = 0;
+    while (!(c->peer_eof && c->shut)) {
+        struct pollfd pfd[2] = {{.fd = kfd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+        /* Standard input only while there is room to take it. */
+        if (!c->in_eof && c->out_len == 0)
+            pfd[1].fd = 0;
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = 1;
             break;
-        if (us_send_all(p->st, p->fd, buf, (size_t)n) < 0) {
-            p->err = errno;
-            return NULL;
+        }
+        if (pfd[1].revents) {
+            ssize_t n = read(0, c->out, sizeof c->out);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                c->in_eof = true;
+            else
+                c->out_len = (size_t)n;
+        }
+        struct epoll_event got = {0};
+        bool hup = false;
+        if (us_epoll_wait(c->st, c->ep, &got, 1, 0) < 0) {
+            rc = 1;
+            break;
+        }
+        /* An error or hang-up is reported whatever is watched: the
+         * connection is over (a pending error comes out of the read). */
+        hup = got.events & (EPOLLERR | EPOLLHUP);
+        if ((!c->peer_eof || hup) && nc_drain(c) < 0) {
+            fprintf(stderr, "ustack-nc: %s\n", strerror(errno));
+            rc = 1;
+            break;
+        }
+        if (hup && !(c->peer_eof && c->shut))
+            break;
+        if (nc_flush(c) < 0) {
+            if (errno != EPIPE) {
+                fprintf(stderr, "ustack-nc: %s\n", strerror(errno));
+                rc = 1;
+            }
+            break; /* the peer is gone: nothing more goes either way */
+        }
+        if (nc_watch(c) < 0) {
+            rc = 1;
+            break;
         }
     }
-    us_shutdown(p->st, p->fd, SHUT_WR); /* EOF on stdin: half-close */
-    return NULL;
+    fflush(stdout);
+    us_close(c->st, c->ep);
+    return rc;
 }
 
 static void usage(void)
@@ -110,38 +215,8 @@ int main(int argc, char **argv)
         app_net_stop(&net, NULL);
         return 1;
     }
-    struct pump p = {.st = st, .fd = fd};
-    pthread_t t;
-    pthread_create(&t, NULL, stdin_to_socket, &p);
-    uint8_t buf[16384];
-    for (;;) {
-        ssize_t n = us_recv(st, fd, buf, sizeof buf, 0);
-        if (n == 0)
-            break;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            fprintf(stderr, "ustack-nc: %s\n", strerror(errno));
-            rc = 1;
-            break;
-        }
-        if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n) {
-            rc = 1;
-            break;
-        }
-        fflush(stdout);
-    }
-    fflush(stdout);
-    /* The peer's EOF ends only its direction (half-close): standard input
-     * keeps flowing to it until it ends too, or the peer resets. */
-    if (rc == 0)
-        pthread_join(t, NULL);
-    else
-        pthread_detach(t);
-    if (p.err && p.err != EPIPE) {
-        fprintf(stderr, "ustack-nc: %s\n", strerror(p.err));
-        rc = 1;
-    }
+    struct nc c = {.st = st, .fd = fd};
+    rc = nc_run(&c);
     /* Let what we sent leave before the stack goes away. */
     us_close(st, fd);
     app_net_drain(&net, 2000);

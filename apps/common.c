@@ -26,6 +26,7 @@ const char app_net_usage[] =
     "  --icmp-echo-per-sec N  echo replies per second (default 0: unlimited, as Linux)\n"
     "  --accept-source-route 0|1  accept datagrams whose source route ended here (default 0)\n"
     "  --ip-reasm-timeout-ms N  give up an IPv4 reassembly after N ms (default 30000)\n"
+    "  --max-sockets N      size the socket table may grow to (default 65536)\n"
     "fault injection (P is a probability 0..1; each applies to both directions,\n"
     "or to one with the -in / -out forms, e.g. --drop-in 0.1):\n"
     "  --drop P  --dup P  --reorder P  --corrupt P  --delay-ms N  --jitter-ms N\n"
@@ -264,7 +265,7 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
     const char *name = a + 2;
     static const char *const with_value[] = {"tap", "addr", "gw", "mac", "mtu", "pcap", "stats", "seed", "trace",
                                              "mem-max", "icmp-echo-per-sec", "accept-source-route",
-                                             "ip-reasm-timeout-ms"};
+                                             "ip-reasm-timeout-ms", "max-sockets"};
     bool known = false;
     for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
         known |= strcmp(name, with_value[k]) == 0;
@@ -319,6 +320,10 @@ int app_net_option(struct app_net *n, int argc, char **argv, int *i)
         n->cfg.reasm_timeout_us = USTACK_MS(parse_num(n, a, v, 3600000));
         if (n->cfg.reasm_timeout_us == 0)
             app_usage_error(n->prog, "--ip-reasm-timeout-ms must be at least 1");
+    } else if (strcmp(name, "max-sockets") == 0) {
+        n->cfg.max_sockets = (unsigned)parse_num(n, a, v, 1u << 24);
+        if (n->cfg.max_sockets == 0)
+            app_usage_error(n->prog, "--max-sockets must be at least 1");
     } else if (strcmp(name, "seed") == 0) {
         n->fault.seed = parse_num(n, a, v, UINT64_MAX);
         n->seed_given = true;

@@ -37,6 +37,7 @@
     X(tcp_rtt_samples) X(tcp_delack_timeouts) X(tcp_persist_probes)                \
     X(tcp_keepalive_probes) X(tcp_timeout) X(tcp_active_opens) X(tcp_passive_opens) \
     X(tcp_established) X(tcp_conn_reset) X(tcp_conn_refused) X(tcp_aborts)         \
+    X(tcp_hash_grown)                                                              \
     X(tcp_timewait_expired) X(tcp_timewait_reopen) X(tcp_fin_wait2_timeout)        \
     X(tcp_window_updates) X(tcp_tx_data_segs) X(tcp_tx_acks) X(tcp_icmp_errors) X(tcp_oow_ack_limited) \
     X(tcp_drop_paws) X(tcp_paws_idle_reset) X(tcp_rx_sack_blocks) X(tcp_rx_dsack) X(tcp_tx_sack_blocks)  \

@@ -21,7 +21,10 @@ int sock_init(struct ustack *st)
         return -ENOMEM;
     t->max = st->cfg.max_sockets;
     t->chunk = calloc((t->max + SOCK_CHUNK - 1) / SOCK_CHUNK, sizeof *t->chunk);
-    if (!t->chunk) {
+    t->inuse = calloc((t->max + 63) / 64, sizeof *t->inuse);
+    if (!t->chunk || !t->inuse) {
+        free(t->chunk);
+        free(t->inuse);
         free(t);
         return -ENOMEM;
     }
@@ -45,6 +48,7 @@ void sock_fini(struct ustack *st)
     for (unsigned c = 0; c * SOCK_CHUNK < t->n; c++)
         free(t->chunk[c]);
     free(t->chunk);
+    free(t->inuse);
     free(t);
     st->socks = NULL;
 }
@@ -226,7 +230,11 @@ static void sock_release(struct ustack *st, struct sock *s)
     sock_wq_close(st, s);
     s->gen++;
     sock_reset(s);
-    st->socks->used--;
+    struct sock_table *t = st->socks;
+    t->used--;
+    t->inuse[(unsigned)s->num / 64] &= ~(1ull << ((unsigned)s->num % 64));
+    if ((unsigned)s->num < t->free_hint)
+        t->free_hint = (unsigned)s->num;
 }
 
 struct sock *udp_sock_lookup(struct ustack *st, uint16_t lport, uint32_t laddr, uint32_t raddr, uint16_t rport)
@@ -462,10 +470,19 @@ struct sock *sock_alloc(struct ustack *st, int type, int protocol, bool nonblock
         if (*err < 0)
             return NULL;
     }
-    for (unsigned i = 0; i < t->n; i++) {
-        struct sock *s = sock_slot(t, i);
-        if (s->used)
+    /* The lowest free number, as a kernel gives out descriptors: a word of
+     * the bitmap at a time from the hint, so opening a socket does not walk
+     * the sockets already open. */
+    for (unsigned w = t->free_hint / 64; w * 64 < t->n; w++) {
+        uint64_t freebits = ~t->inuse[w];
+        if (!freebits)
             continue;
+        unsigned i = w * 64 + (unsigned)__builtin_ctzll(freebits);
+        if (i >= t->n)
+            break;
+        t->inuse[w] |= 1ull << (i % 64);
+        t->free_hint = i + 1;
+        struct sock *s = sock_slot(t, i);
         sock_reset(s);
         s->used = true;
         s->type = type;

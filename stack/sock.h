@@ -95,6 +95,8 @@ struct sock_table {
     unsigned n;            /* slots allocated (a multiple of SOCK_CHUNK, or max) */
     unsigned max;          /* cfg.max_sockets */
     unsigned used;
+    uint64_t *inuse;       /* a bit per slot, set while the slot is used */
+    unsigned free_hint;    /* no slot below it is free: where a search starts */
     int port_bucket[SOCK_PORT_BUCKETS]; /* UDP sockets by local port */
     int raw_head;                       /* raw sockets */
     struct sock *pending;  /* sockets whose state changed: their waiters are

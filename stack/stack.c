@@ -34,7 +34,7 @@ void ustack_config_default(struct ustack_config *cfg)
     cfg->icmp_echo_burst = 50;
     cfg->mem_max = 64u << 20;
     tcp_config_default(&cfg->tcp);
-    cfg->max_sockets = 1024;
+    cfg->max_sockets = 65536;
     cfg->udp_rcvbuf = 212992;
     cfg->udp_sndbuf = 212992;
 }

@@ -203,13 +203,45 @@ void tcp_ring_consume(struct tcp_ring *r, size_t n)
 
 /* --------------------------------------------------------- stack and TCBs */
 
-static unsigned conn_bucket(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
+static size_t conn_bucket(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+                          uint16_t rport)
 {
     uint64_t k = ((uint64_t)laddr << 32 | raddr) ^ ((uint64_t)lport << 16 | rport) * 0x9e3779b97f4a7c15ULL;
     k ^= k >> 29;
     k *= 0xbf58476d1ce4e5b9ULL;
     k ^= k >> 32;
-    return (unsigned)(k % TCP_HASH_BUCKETS);
+    return (size_t)k & (ts->conn_buckets - 1);
+}
+
+static struct tcb **conn_chain(struct tcp_stack *ts, const struct tcb *t)
+{
+    return &ts->conn_hash[conn_bucket(ts, t->laddr, t->lport, t->raddr, t->rport)];
+}
+
+/* Doubles the connection table when it holds more than one TCB per chain,
+ * so that a lookup stays O(1) however many connections there are. If the
+ * memory is not there the table stays as it is: slower, still right. */
+static void conn_hash_grow(struct tcp_stack *ts)
+{
+    if (ts->conn_hashed <= ts->conn_buckets)
+        return;
+    size_t old_n = ts->conn_buckets;
+    struct tcb **old = ts->conn_hash;
+    struct tcb **nt = calloc(old_n * 2, sizeof *nt);
+    if (!nt)
+        return;
+    ts->conn_hash = nt;
+    ts->conn_buckets = old_n * 2;
+    for (size_t i = 0; i < old_n; i++) {
+        for (struct tcb *t = old[i], *next; t; t = next) {
+            next = t->hash_next;
+            struct tcb **head = conn_chain(ts, t);
+            t->hash_next = *head;
+            *head = t;
+        }
+    }
+    free(old);
+    TCOUNT(ts, tcp_hash_grown);
 }
 
 static unsigned listen_bucket(uint16_t lport) { return lport % TCP_LISTEN_BUCKETS; }
@@ -222,7 +254,10 @@ struct tcp_stack *tcp_engine_new(struct ustack *st)
     ts->st = st;
     ts->cfg = &st->cfg.tcp;
     ts->cc = tcp_cc_of_config(ts->cfg);
-    if (!ts->cc) {
+    ts->conn_buckets = TCP_HASH_MIN_BUCKETS;
+    ts->conn_hash = calloc(ts->conn_buckets, sizeof *ts->conn_hash);
+    if (!ts->cc || !ts->conn_hash) {
+        free(ts->conn_hash);
         free(ts);
         return NULL;
     }
@@ -241,6 +276,7 @@ void tcp_engine_free(struct tcp_stack *ts)
         return;
     while (ts->all)
         tcb_free(ts->all);
+    free(ts->conn_hash);
     free(ts);
 }
 
@@ -334,9 +370,11 @@ int tcp_tcb_alloc_buffers(struct tcb *tcb)
 void tcp_hash_insert(struct tcb *tcb)
 {
     struct tcp_stack *ts = tcb->ts;
-    struct tcb **head = tcb->state == TCPS_LISTEN ? &ts->listen_hash[listen_bucket(tcb->lport)]
-                                                 : &ts->conn_hash[conn_bucket(tcb->laddr, tcb->lport, tcb->raddr,
-                                                                              tcb->rport)];
+    if (tcb->state != TCPS_LISTEN) {
+        ts->conn_hashed++;
+        conn_hash_grow(ts);
+    }
+    struct tcb **head = tcb->state == TCPS_LISTEN ? &ts->listen_hash[listen_bucket(tcb->lport)] : conn_chain(ts, tcb);
     tcb->hash_next = *head;
     *head = tcb;
     tcb->tflags |= TF_HASHED;
@@ -347,12 +385,13 @@ static void tcp_hash_remove(struct tcb *tcb)
     if (!(tcb->tflags & TF_HASHED))
         return;
     struct tcp_stack *ts = tcb->ts;
-    struct tcb **pp = tcb->state == TCPS_LISTEN ? &ts->listen_hash[listen_bucket(tcb->lport)]
-                                               : &ts->conn_hash[conn_bucket(tcb->laddr, tcb->lport, tcb->raddr,
-                                                                            tcb->rport)];
+    bool listener = tcb->state == TCPS_LISTEN;
+    struct tcb **pp = listener ? &ts->listen_hash[listen_bucket(tcb->lport)] : conn_chain(ts, tcb);
     for (; *pp; pp = &(*pp)->hash_next) {
         if (*pp == tcb) {
             *pp = tcb->hash_next;
+            if (!listener)
+                ts->conn_hashed--;
             break;
         }
     }
@@ -362,7 +401,7 @@ static void tcp_hash_remove(struct tcb *tcb)
 
 struct tcb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport)
 {
-    for (struct tcb *t = ts->conn_hash[conn_bucket(laddr, lport, raddr, rport)]; t; t = t->hash_next)
+    for (struct tcb *t = ts->conn_hash[conn_bucket(ts, laddr, lport, raddr, rport)]; t; t = t->hash_next)
         if (t->lport == lport && t->rport == rport && t->laddr == laddr && t->raddr == raddr)
             return t;
     return NULL;

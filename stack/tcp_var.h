@@ -430,14 +430,16 @@ void tcp_trace_drop(struct tcp_stack *ts, const char *reason);
 
 #define TCP_MIN_BUF 2048u /* smallest send or receive buffer, bytes */
 #define TCP_OOW_ACK_INTERVAL_US USTACK_MS(500) /* ACKs for unacceptable pure ACKs, at most one per */
-#define TCP_HASH_BUCKETS 1024
+#define TCP_HASH_MIN_BUCKETS 1024 /* the connection table's start; doubled as it fills */
 #define TCP_LISTEN_BUCKETS 64
 
 struct tcp_stack {
     struct ustack *st;
     const struct ustack_tcp_config *cfg; /* the stack's: &st->cfg.tcp */
     const struct tcp_cc_ops *cc;   /* cfg->congestion, resolved */
-    struct tcb *conn_hash[TCP_HASH_BUCKETS]; /* by 4-tuple */
+    struct tcb **conn_hash;        /* by 4-tuple: conn_buckets chains (a power of two) */
+    size_t conn_buckets;
+    size_t conn_hashed;            /* TCBs in it; the table doubles beyond one per chain */
     struct tcb *listen_hash[TCP_LISTEN_BUCKETS]; /* by local port */
     struct tcb *all;               /* every TCB */
     size_t ntcbs;

@@ -162,7 +162,7 @@ struct ustack_config {
     struct ustack_tcp_config tcp;
 
     /* Sockets */
-    unsigned max_sockets;           /* default 1024 */
+    unsigned max_sockets;           /* the socket table grows to this [65536] */
     size_t udp_rcvbuf;              /* default receive buffer, bytes, default 212992 */
     size_t udp_sndbuf;              /* default send buffer, bytes, default 212992 */
 };

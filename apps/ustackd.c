@@ -44,6 +44,8 @@ static void usage(void)
            "  --services LIST   TCP services, comma-separated: echo (7), discard (9),\n"
            "                    chargen (19), http (80), or all\n"
            "  --http-root DIR   files the HTTP server serves (besides /bytes/N and PUT /upload)\n"
+           "  --idle-timeout S  close echo, discard and chargen connections idle for S seconds\n"
+           "                    (default 600; 0: never)\n"
            "  --control PATH    control socket for ustack-stat (docs/stat.md); default\n"
            "                    " CONTROL_RUN_DIR "/TAP.sock, else /tmp/ustack-TAP.sock; 'off': none\n"
            "Prints 'ustackd: ready' when up; SIGINT/SIGTERM stop it and print its counters.\n"
@@ -56,6 +58,7 @@ int main(int argc, char **argv)
     struct app_net net;
     app_net_init(&net, "ustackd", "tap0", "10.0.0.2/24");
     const char *services = NULL, *http_root = NULL, *control = NULL;
+    unsigned idle_timeout_s = 600;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage();
@@ -63,6 +66,16 @@ int main(int argc, char **argv)
         }
         if (app_net_option(&net, argc, argv, &i))
             continue;
+        if (strcmp(argv[i], "--idle-timeout") == 0) {
+            char *end;
+            if (i + 1 >= argc)
+                app_usage_error("ustackd", "%s needs a value", argv[i]);
+            unsigned long v = strtoul(argv[++i], &end, 10);
+            if (*end || !*argv[i] || v > 86400u * 365)
+                app_usage_error("ustackd", "--idle-timeout wants seconds, not '%s'", argv[i]);
+            idle_timeout_s = (unsigned)v;
+            continue;
+        }
         if (strcmp(argv[i], "--services") == 0 || strcmp(argv[i], "--http-root") == 0 ||
             strcmp(argv[i], "--control") == 0) {
             if (i + 1 >= argc)
@@ -111,7 +124,7 @@ int main(int argc, char **argv)
     }
     pthread_create(&echo.thread, NULL, udp_echo_main, &echo);
     struct services *sv = NULL;
-    if (services && !(sv = services_start(net.st, services, http_root))) {
+    if (services && !(sv = services_start(net.st, services, http_root, idle_timeout_s))) {
         us_close(net.st, echo.fd);
         pthread_join(echo.thread, NULL);
         control_stop(ctl);

@@ -19,12 +19,15 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 
 #include <ustack/runtime.h>
 
 #define RT_RX_BATCH 64                    /* frames per iteration, then release the lock */
 #define RT_LINK_ERR_BACKOFF USTACK_MS(100) /* stop polling a failing link fd this long */
+#define RT_TRIM_SLEEP_MS 50               /* a sleep this long (or endless) counts as idle */
+#define RT_TRIM_INTERVAL USTACK_SEC(1)    /* memory handed back at most this often */
 
 struct ustack_rt {
     struct ustack *st;
@@ -146,6 +149,7 @@ static void *loop_main(void *arg)
 {
     struct ustack_rt *rt = arg;
     ustack_time_t link_backoff_until = 0;
+    ustack_time_t last_trim = 0;
 
     for (;;) {
         pthread_mutex_lock(&rt->mu);
@@ -200,6 +204,17 @@ static void *loop_main(void *arg)
                 ustack_time_t us = dl - t;
                 ustack_time_t ms = us / 1000u + (us % 1000u != 0);
                 timeout = ms > (ustack_time_t)INT_MAX ? INT_MAX : (int)ms;
+            }
+        }
+
+        /* Going idle: what closed connections and drained queues freed
+         * goes back to the system (glibc keeps freed memory otherwise, so
+         * a burst of 10 000 connections would leave its peak resident). */
+        if (timeout < 0 || timeout >= RT_TRIM_SLEEP_MS) {
+            ustack_time_t t = ustack_clock_now();
+            if (t - last_trim >= RT_TRIM_INTERVAL) {
+                malloc_trim(0);
+                last_trim = t;
             }
         }
 

@@ -119,6 +119,14 @@ static void *conn_main(void *arg)
 {
     struct conn *c = arg;
     struct services *sv = c->sv;
+    /* The idle timeout: a keep-alive connection that sends no request, or
+     * a peer that stops reading, for that long ends the connection (the
+     * blocking calls give up with EAGAIN). */
+    if (sv->ev.idle_ms) {
+        struct timeval tv = {.tv_sec = (time_t)(sv->ev.idle_ms / 1000u)};
+        us_setsockopt(sv->st, c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        us_setsockopt(sv->st, c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     http_serve(sv->st, c->fd, sv->http_root);
     pthread_mutex_lock(&sv->mu);
     /* Unlink; the socket is closed here unless services_stop took it. */

@@ -133,7 +133,7 @@ check_eq "one connection reset (chargen's reader), none timed out" \
     "$(counter tcp_conn_reset)/$(counter tcp_timeout)" 1/0
 
 # The idle timeout: a connection that says nothing is closed after 3 s.
-ustackd_start --services echo --idle-timeout 3 --control "$CTL" || { FAIL=$((FAIL + 1)); finish; exit 1; }
+ustackd_start --services echo,http --idle-timeout 3 --control "$CTL" || { FAIL=$((FAIL + 1)); finish; exit 1; }
 nsx timeout 20 "$PY" -c '
 import socket, time
 s = socket.create_connection(("10.0.0.2", 7), timeout=15)
@@ -144,7 +144,25 @@ print("eof" if b == b"" else "data", "%.0f" % (time.time() - t0))
 read -r what secs <"$WORK/idle.out"
 check_eq "an idle echo connection is closed by ustackd" "$what" eof
 check_range "after the 3 s idle timeout (seconds)" "$secs" 3 5
+# HTTP: a keep-alive connection with no second request, closed the same.
+nsx timeout 20 "$PY" -c '
+import socket, time
+s = socket.create_connection(("10.0.0.2", 80), timeout=15)
+s.sendall(b"GET /bytes/10 HTTP/1.1\r\nHost: x\r\n\r\n")
+got = b""
+while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < 10:
+    b = s.recv(4096)
+    if not b: break
+    got += b
+t0 = time.time()
+rest = s.recv(1)
+print(got.split(b"\r\n", 1)[0].decode(), "eof" if rest == b"" else "data", "%.0f" % (time.time() - t0))
+' >"$WORK/idle_http.out" 2>&1
+read -r proto code _ what secs <"$WORK/idle_http.out"
+check_eq "HTTP: the request answered" "$proto $code" "HTTP/1.1 200"
+check_eq "HTTP: the idle keep-alive connection closed by ustackd" "$what" eof
+check_range "HTTP: after the 3 s idle timeout (seconds)" "$secs" 3 5
 ustackd_stop
-# ustackd closed first: its side of that connection may be in TIME-WAIT.
-check_no_leaks "ustackd at exit, after the idle timeout" "$USTACKD_OUT" 1
+# ustackd closed first: its side of those two connections may be in TIME-WAIT.
+check_no_leaks "ustackd at exit, after the idle timeouts" "$USTACKD_OUT" 2
 finish

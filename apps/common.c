@@ -512,9 +512,11 @@ static void snapshot_format(FILE *f, const struct snapshot *s, const char *tap)
     fprintf(f,
             "usage pbufs %zu\nusage pbuf_bytes %zu\nusage timers %zu\nusage arp_entries %zu\n"
             "usage arp_queued %zu\nusage reasm_datagrams %zu\nusage reasm_bytes %zu\nusage sockets %zu\n"
-            "usage tcp_connections %zu\nusage tcp_busy %zu\nusage pmtu_entries %zu\nusage sock_waiters %zu\nend\n",
+            "usage tcp_connections %zu\nusage tcp_busy %zu\nusage pmtu_entries %zu\nusage sock_waiters %zu\n"
+            "usage tcp_mem_bytes %zu\nusage sock_mem_bytes %zu\nend\n",
             u->pbufs, u->pbuf_bytes, u->timers, u->arp_entries, u->arp_queued, u->reasm_datagrams, u->reasm_bytes,
-            u->sockets, u->tcp_connections, u->tcp_busy, u->pmtu_entries, u->sock_waiters);
+            u->sockets, u->tcp_connections, u->tcp_busy, u->pmtu_entries, u->sock_waiters, u->tcp_mem_bytes,
+            u->sock_mem_bytes);
 }
 
 int app_net_snapshot(struct app_net *n, FILE *f)

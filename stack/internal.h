@@ -376,6 +376,7 @@ struct tcp_stack;
 int sock_init(struct ustack *st);
 size_t sock_count(const struct ustack *st);
 size_t sock_waiter_count(const struct ustack *st);
+size_t sock_mem_bytes(const struct ustack *st);
 void sock_fini(struct ustack *st);
 /* A packet that a socket sent could not leave (ARP gave up, no buffer): the
  * error goes to that socket (found by pb's owner tag), if it is still open.

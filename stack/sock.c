@@ -58,6 +58,15 @@ size_t sock_count(const struct ustack *st)
     return st->socks ? st->socks->used : 0;
 }
 
+size_t sock_mem_bytes(const struct ustack *st)
+{
+    const struct sock_table *t = st->socks;
+    if (!t)
+        return 0;
+    return sizeof *t + t->n * sizeof(struct sock) + (t->max + SOCK_CHUNK - 1) / SOCK_CHUNK * sizeof *t->chunk +
+           (t->max + 63) / 64 * sizeof *t->inuse;
+}
+
 size_t sock_waiter_count(const struct ustack *st)
 {
     return st->socks ? st->socks->waiters : 0;

@@ -206,6 +206,8 @@ void ustack_get_usage(const struct ustack *st, struct ustack_usage *u)
     u->sock_waiters = sock_waiter_count(st);
     u->tcp_connections = st->tcp ? tcp_tcb_count(st->tcp) : 0;
     u->tcp_busy = st->tcp ? tcp_busy_count(st->tcp) : 0;
+    u->tcp_mem_bytes = st->tcp ? tcp_mem_bytes(st->tcp) : 0;
+    u->sock_mem_bytes = sock_mem_bytes(st);
 }
 
 const char *ustack_ip_str(uint32_t addr, char *buf)

@@ -150,6 +150,17 @@ void tcp_ring_free(struct tcp_ring *r)
     r->cap = r->head = r->len = 0;
 }
 
+void tcp_buffers_trim(struct tcb *tcb)
+{
+    if (tcb->sndq.buf && tcb->sndq.len == 0 && tcb->txq.len == 0) {
+        tcp_ring_free(&tcb->sndq);
+        free(tcb->txq.segs);
+        tcb->txq = (struct tcp_txq){0};
+    }
+    if (tcb->rcvq.buf && tcb->rcvq.len == 0 && tcb->ooo_len == 0)
+        tcp_ring_free(&tcb->rcvq);
+}
+
 size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n)
 {
     if (!r->buf || off >= r->cap)
@@ -282,6 +293,14 @@ void tcp_engine_free(struct tcp_stack *ts)
 
 size_t tcp_tcb_count(const struct tcp_stack *ts) { return ts->ntcbs; }
 
+size_t tcp_mem_bytes(const struct tcp_stack *ts)
+{
+    size_t n = ts->conn_buckets * sizeof *ts->conn_hash;
+    for (const struct tcb *t = ts->all; t; t = t->all_next)
+        n += sizeof *t + t->sndq.cap + t->rcvq.cap + t->ooo_cap * sizeof *t->ooo + t->txq.cap * sizeof *t->txq.segs;
+    return n;
+}
+
 size_t tcp_busy_count(const struct tcp_stack *ts)
 {
     size_t n = 0;
@@ -349,12 +368,13 @@ struct tcb *tcp_tcb_new(struct tcp_stack *ts)
     return tcb;
 }
 
-/* Buffers are allocated only once a connection can carry data, so that SYN
- * floods and TIME-WAIT cost no buffer memory. */
+/* A connection gets its buffer sizes once it can carry data, so that SYN
+ * floods and TIME-WAIT cost no buffer memory; the rings themselves come
+ * with the first bytes (tcp_write, tcp_rcv_data) and go when they are
+ * empty again (tcp_buffers_trim): an idle connection holds none. */
 int tcp_tcb_alloc_buffers(struct tcb *tcb)
 {
-    if (tcp_ring_alloc(&tcb->sndq, tcb->sndbuf_cap) < 0 || tcp_ring_alloc(&tcb->rcvq, tcb->rcvbuf_cap) < 0)
-        return -ENOMEM;
+    tcb->tflags |= TF_BUFS;
     if (!tcb->ooo && tcb->ts->cfg->ooo_max_ranges) {
         /* Small at first; tcp_ooo_insert() grows it up to ooo_max_ranges. */
         unsigned cap = tcb->ts->cfg->ooo_max_ranges < TCP_OOO_INITIAL_RANGES ? tcb->ts->cfg->ooo_max_ranges
@@ -717,11 +737,13 @@ ssize_t tcp_write(struct tcb *tcb, const void *buf, size_t len)
     default:
         return -EPIPE;
     }
-    if (!tcb->sndq.buf)
+    if (!(tcb->tflags & TF_BUFS))
         return -ENOBUFS;
-    size_t space = tcb->sndq.cap - tcb->sndq.len;
+    size_t space = tcb->sndbuf_cap > tcb->sndq.len ? tcb->sndbuf_cap - tcb->sndq.len : 0;
     if (space == 0)
         return -EAGAIN;
+    if (tcp_ring_alloc(&tcb->sndq, tcb->sndbuf_cap) < 0)
+        return -ENOBUFS;
     size_t n = len < space ? len : space;
     tcp_ring_write_at(&tcb->sndq, tcb->sndq.len, buf, n);
     tcb->sndq.len += n;
@@ -739,6 +761,7 @@ ssize_t tcp_read(struct tcb *tcb, void *buf, size_t len)
         tcp_ring_peek(&tcb->rcvq, 0, buf, n);
         tcp_ring_consume(&tcb->rcvq, n);
         tcp_rcvbuf_autotune(tcb, n);
+        tcp_buffers_trim(tcb);
         tcp_window_update(tcb);
         return (ssize_t)n;
     }
@@ -884,7 +907,7 @@ const struct tcp_opts *tcp_get_opts(const struct tcb *tcb) { return &tcb->opt; }
  * size set this way is fixed (no autotuning), as on Linux. */
 static void tcp_opts_apply_bufsizes(struct tcb *tcb)
 {
-    if (tcb->sndq.buf || tcb->rcvq.buf)
+    if (tcb->tflags & TF_BUFS)
         return;
     if (tcb->opt.sndbuf_lock) {
         tcb->sndbuf_cap = tcb->sndbuf_max = tcb->opt.sndbuf < TCP_MIN_BUF ? TCP_MIN_BUF : tcb->opt.sndbuf;
@@ -965,7 +988,7 @@ void tcp_rcvbuf_autotune(struct tcb *tcb, size_t copied)
 void tcp_sndbuf_autotune(struct tcb *tcb)
 {
     if (!tcp_feature(tcb, USTACK_TCPF_AUTOTUNE) || (tcb->tflags & TF_SNDBUF_LOCK) ||
-        tcb->sndbuf_cap >= tcb->sndbuf_max || !tcb->sndq.buf)
+        tcb->sndbuf_cap >= tcb->sndbuf_max || !(tcb->tflags & TF_BUFS))
         return;
     size_t want = 2 * (size_t)tcb->cwnd;
     if (want <= tcb->sndbuf_cap || tcb->sndq.len < tcb->sndbuf_cap / 2)
@@ -988,14 +1011,14 @@ bool tcp_fin_received(const struct tcb *tcb) { return (tcb->tflags & TF_FIN_RCVD
 
 size_t tcp_send_space(const struct tcb *tcb)
 {
-    if (!tcb->sndq.buf || (tcb->tflags & TF_FIN_QUEUED))
+    if (!(tcb->tflags & TF_BUFS) || (tcb->tflags & TF_FIN_QUEUED))
         return 0;
     switch (tcb->state) {
     case TCPS_SYN_SENT:
     case TCPS_SYN_RECEIVED:
     case TCPS_ESTABLISHED:
     case TCPS_CLOSE_WAIT:
-        return tcb->sndq.cap - tcb->sndq.len;
+        return tcb->sndbuf_cap > tcb->sndq.len ? tcb->sndbuf_cap - tcb->sndq.len : 0;
     default:
         return 0;
     }

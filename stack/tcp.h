@@ -45,6 +45,8 @@ void tcp_engine_free(struct tcp_stack *ts);
 /* TCBs alive: listening, connected, closing, TIME-WAIT. */
 size_t tcp_tcb_count(const struct tcp_stack *ts);
 /* Of those, the connections still moving data or a FIN of ours. */
+/* Bytes allocated for TCBs, their buffers and the connection table. */
+size_t tcp_mem_bytes(const struct tcp_stack *ts);
 size_t tcp_busy_count(const struct tcp_stack *ts);
 /* What ustack_conn_list() reports, for at most max TCBs; returns how many
  * there are. */

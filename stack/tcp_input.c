@@ -307,8 +307,10 @@ static void tcp_rcv_fin(struct tcb *tcb)
 static void tcp_rcv_data(struct tcb *tcb, uint32_t seq, const uint8_t *data, uint32_t len)
 {
     struct tcp_stack *ts = tcb->ts;
-    if (!tcb->rcvq.buf || tcb->rcvq.len + (seq - tcb->rcv_nxt) + len > tcb->rcvq.cap) {
-        /* Cannot happen with the window we offer; never write past the ring. */
+    if (!(tcb->tflags & TF_BUFS) || tcb->rcvq.len + (seq - tcb->rcv_nxt) + len > tcb->rcvbuf_cap ||
+        tcp_ring_alloc(&tcb->rcvq, tcb->rcvbuf_cap) < 0) {
+        /* Cannot happen with the window we offer (but for memory); never
+         * write past the ring. */
         TCOUNT(ts, tcp_drop_rcvbuf);
         return;
     }
@@ -488,6 +490,7 @@ static bool tcp_ack_process(struct tcb *tcb, const struct tcp_seg *seg)
     default:
         break;
     }
+    tcp_buffers_trim(tcb);
     return true;
 }
 

@@ -626,8 +626,6 @@ void tcp_output(struct tcb *tcb)
             sent = true;
             continue;
         }
-        if (!txq_room(tcb))
-            break; /* TCP_TXQ_MAX segments in flight: wait for ACKs */
         /* Rule 2: new data, within the peer's window. */
         uint32_t data_end = tcp_fin_seq(tcb);
         uint32_t avail = SEQ_LT(tcb->snd_nxt, data_end) ? data_end - tcb->snd_nxt : 0;
@@ -638,6 +636,9 @@ void tcp_output(struct tcb *tcb)
         bool fin = (tcb->tflags & TF_FIN_QUEUED) && tcb->snd_nxt + len == data_end && usable > len;
         if (len == 0 && !fin)
             break;
+        /* A record for it (allocated only when something goes out). */
+        if (!txq_room(tcb))
+            break; /* TCP_TXQ_MAX segments in flight: wait for ACKs */
         /* Sender SWS avoidance and Nagle (RFC 9293 3.8.6.2.1, RFC 896):
          * send a full segment, or everything that is queued when nothing is
          * in flight (or Nagle is off), or at least half the largest window

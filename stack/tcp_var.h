@@ -249,6 +249,8 @@ struct tcp_stack;
 #define TF_ECE_SEND 0x8000000 /* a CE mark came: ECE on our ACKs until the peer's CWR */
 #define TF_CWR_SEND 0x10000000 /* we reduced cwnd for an ECE: CWR on the next new data */
 #define TF_PMTU_LOSS 0x20000000 /* TF_LOSS came from a path MTU drop (segments too big), not an RTO */
+#define TF_BUFS 0x40000000   /* the connection may carry data: its buffer sizes are set (the rings
+                              * themselves exist only while they hold bytes, tcp_buffers_trim) */
 
 struct tcb {
     struct tcp_stack *ts;
@@ -572,6 +574,11 @@ void tcp_challenge_ack(struct tcb *tcb);
 
 /* Rings (tcp.c). */
 int tcp_ring_alloc(struct tcp_ring *r, size_t cap);
+/* Frees what an idle connection does not need: the send ring and the
+ * transmit records once everything sent is acknowledged, the receive ring
+ * once the application has read everything and nothing waits out of order.
+ * They are allocated again when data comes. */
+void tcp_buffers_trim(struct tcb *tcb);
 void tcp_ring_free(struct tcp_ring *r);
 size_t tcp_ring_write_at(struct tcp_ring *r, size_t off, const uint8_t *src, size_t n);
 void tcp_ring_peek(const struct tcp_ring *r, size_t off, uint8_t *dst, size_t n);

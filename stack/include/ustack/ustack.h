@@ -245,6 +245,12 @@ struct ustack_usage {
     size_t tcp_connections; /* TCBs alive: listening, connected, closing, TIME-WAIT */
     size_t tcp_busy;        /* of those, still delivering data or a FIN of ours */
     size_t sock_waiters;    /* threads blocked in a socket call */
+    /* Memory the stack holds for connections and sockets, in bytes (what
+     * it allocated; the resident part may be less): TCBs with their rings,
+     * transmit records and out-of-order tables, and the connection table;
+     * the socket table's slots. */
+    size_t tcp_mem_bytes;
+    size_t sock_mem_bytes;
 };
 void ustack_get_usage(const struct ustack *st, struct ustack_usage *u);
 

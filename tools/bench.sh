@@ -16,8 +16,13 @@
 #   HTTP req/s      ab with and without -k (keep-alive) from L, 4 concurrent, 5 s:
 #                   ustackd's server vs a minimal threaded Python server in K
 #                   (keep-alive, TCP_NODELAY): this compares whole servers
+#   TCP_RR          1-byte request/response on one connection from L (as netperf's
+#                   TCP_RR): to ustackd's echo service vs a Python echo server in K
+#                   (p50, p99), and to ustackd with 1 000 and 10 000 idle
+#                   connections open beside it (the figure must not grow)
 #   memory          ustackd's RSS idle and with N idle TCP connections to its
-#                   echo service (which runs a thread per connection)
+#                   echo service (an event loop: no thread per connection), and
+#                   the stack memory per connection it reports
 #
 # Medians of REPEATS runs for the bulk rows. Prints a markdown table: figure,
 # ustack, reference, ratio.
@@ -39,11 +44,11 @@ while [ $# -gt 0 ]; do
         *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
-FLOOD_S=3 PINGS=200 AB_S=5 CONNS=500
+FLOOD_S=3 PINGS=200 AB_S=5 CONNS=10000 RR_N=2000
 if [ "$QUICK" = 1 ]; then
     [ "$REPEATS" = 3 ] && REPEATS=1
     [ "$MIB" = 256 ] && MIB=64
-    FLOOD_S=2 PINGS=100 AB_S=2 CONNS=200
+    FLOOD_S=2 PINGS=100 AB_S=2 CONNS=2000 RR_N=500
 fi
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (it creates network namespaces)" >&2; exit 1; }
 . "$(dirname "$0")/bench-lib.sh"
@@ -195,13 +200,69 @@ echo "bench: ping RTT ms p50/p99: ustack $u50/$u99, Linux $k50/$k99"
 row "ping RTT p50, ms (vs Linux over the same bridge)" "$u50" "$k50" "$(bl_ratio "$u50" "$k50")" "$PINGS requests, 10 ms apart"
 row "ping RTT p99, ms" "$u99" "$k99" "$(bl_ratio "$u99" "$k99")" ""
 
+# TCP_RR: RR_N one-byte round trips on one connection (TCP_NODELAY), after
+# opening IDLE other connections to the same server that stay silent.
+rr_py='
+import resource, socket, sys, time
+addr, n, idle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+resource.setrlimit(resource.RLIMIT_NOFILE, (idle + 1000, idle + 1000))
+idles = [socket.create_connection((addr, 7), timeout=10) for _ in range(idle)]
+s = socket.create_connection((addr, 7), timeout=10)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+lat = []
+for i in range(n + 50):
+    t = time.perf_counter()
+    s.send(b"x")
+    if s.recv(1) != b"x":
+        sys.exit(1)
+    if i >= 50:
+        lat.append(time.perf_counter() - t)
+lat.sort()
+print("%.3f %.3f" % (lat[len(lat) // 2] * 1000, lat[int(len(lat) * 0.99)] * 1000))
+'
+ip netns exec "$BL_NS_K" "$BL_PY" -c '
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((sys.argv[1], 7))
+ls.listen(1024)
+sel.register(ls, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        if key.fileobj is ls:
+            c, _ = ls.accept()
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sel.register(c, selectors.EVENT_READ)
+            continue
+        d = key.fileobj.recv(65536)
+        if d:
+            key.fileobj.sendall(d)
+        else:
+            sel.unregister(key.fileobj)
+            key.fileobj.close()' "$BL_IP_K" >/dev/null 2>&1 &
+EPID=$!
+bl_wait 5 ip netns exec "$BL_NS_L" "$BL_PY" -c "$rr_py" "$BL_IP_K" 1 0
+rr() { ip netns exec "$BL_NS_L" "$BL_PY" -c "$rr_py" "$1" "$RR_N" "$2" 2>/dev/null || echo "n/a n/a"; }
+read -r k50 k99 < <(rr "$BL_IP_K" 0)
+read -r u50 u99 < <(rr "$BL_IP_U" 0)
+read -r m50 m99 < <(rr "$BL_IP_U" 1000)
+read -r t50 t99 < <(rr "$BL_IP_U" 10000)
+kill "$EPID" 2>/dev/null || true
+echo "bench: TCP_RR ms p50/p99: ustack $u50/$u99 (1000 idle: $m50/$m99, 10000 idle: $t50/$t99), Linux $k50/$k99"
+row "TCP_RR 1-byte p50, ms (vs a Python echo server on Linux)" "$u50" "$k50" "$(bl_ratio "$u50" "$k50")" "$RR_N round trips, one connection"
+row "TCP_RR 1-byte p99, ms" "$u99" "$k99" "$(bl_ratio "$u99" "$k99")" ""
+row "TCP_RR p50 with 1 000 idle connections, ms (vs none idle)" "$m50" "$u50" "$(bl_ratio "$m50" "$u50")" "p99 $m99"
+row "TCP_RR p50 with 10 000 idle connections, ms (vs none idle)" "$t50" "$u50" "$(bl_ratio "$t50" "$u50")" "p99 $t99"
+
 # Memory before the HTTP runs, which leave freed memory in the process.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 upid=$(pgrep -P "$UPID" -x ustackd || echo "$UPID")
 rss0=$(rss_kib "$upid")
 ip netns exec "$BL_NS_L" "$BL_PY" - "$BL_IP_U" "$CONNS" "$upid" >"$BL_TMP/conns.out" <<'EOF'
-import socket, sys, time
+import resource, socket, sys, time
 addr, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
 socks = []
 for i in range(n):
     s = socket.create_connection((addr, 7), timeout=5)
@@ -211,7 +272,7 @@ for s in socks:
     s.sendall(b"x")
 for s in socks:
     assert s.recv(1) == b"x"
-time.sleep(0.2)
+time.sleep(0.5)  # the last ACKs in: idle connections hold no buffer
 with open("/proc/%s/status" % pid) as f:
     print([l.split()[1] for l in f if l.startswith("VmRSS:")][0], flush=True)
 for s in socks:
@@ -221,7 +282,7 @@ rssn=$(cat "$BL_TMP/conns.out")
 per=$(awk -v a="$rss0" -v b="$rssn" -v n="$CONNS" 'BEGIN { printf "%.1f", (b - a) / n }')
 echo "bench: ustackd RSS: idle $rss0 KiB, with $CONNS connections $rssn KiB ($per KiB each)"
 row "ustackd RSS idle, KiB" "$rss0" "—" "" "stack, TCP/UDP services, HTTP server"
-row "ustackd RSS with $CONNS idle TCP connections, KiB" "$rssn" "—" "" "$per KiB per connection, incl. the echo service's thread"
+row "ustackd RSS with $CONNS idle TCP connections, KiB" "$rssn" "—" "" "$per KiB per connection (an event loop, no thread each)"
 
 reqs() { # URL [-k] -> requests/s, or n/a
     local out

@@ -61,11 +61,15 @@ static int nc_flush(struct nc *c)
     return 0;
 }
 
-/* Reads what the connection holds to standard output. */
+/* Each direction moves at most this much per turn of the loop, so that a
+ * fast one does not starve the other. */
+#define NC_TURN (256 * 1024)
+
+/* Reads what the connection holds to standard output (one turn's worth). */
 static int nc_drain(struct nc *c)
 {
     uint8_t buf[16384];
-    for (;;) {
+    for (size_t moved = 0; moved < NC_TURN; moved += sizeof buf) {
         ssize_t n = us_recv(c->st, c->fd, buf, sizeof buf, MSG_DONTWAIT);
         if (n == 0) {
             c->peer_eof = true;
@@ -77,6 +81,30 @@ static int nc_drain(struct nc *c)
             return -1;
         fflush(stdout);
     }
+    return 0;
+}
+
+/* Standard input to the connection: what poll found readable, then more
+ * while input is readable at once and the connection takes it, one turn's
+ * worth. Returns what nc_flush returns. */
+static int nc_pump_in(struct nc *c, bool readable)
+{
+    for (size_t moved = 0; readable && !c->in_eof && c->out_len == 0 && moved < NC_TURN;) {
+        ssize_t n = read(0, c->out, sizeof c->out);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            c->in_eof = true;
+        } else {
+            c->out_len = (size_t)n;
+            moved += (size_t)n;
+        }
+        if (nc_flush(c) < 0)
+            return -1;
+        struct pollfd p = {.fd = 0, .events = POLLIN};
+        readable = poll(&p, 1, 0) == 1;
+    }
+    return nc_flush(c);
 }
 
 /* Until both directions are over. Returns the exit status. */
@@ -102,15 +130,6 @@ static int nc_run(struct nc *c)
             rc = 1;
             break;
         }
-        if (pfd[1].revents) {
-            ssize_t n = read(0, c->out, sizeof c->out);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                c->in_eof = true;
-            else
-                c->out_len = (size_t)n;
-        }
         struct epoll_event got = {0};
         bool hup = false;
         if (us_epoll_wait(c->st, c->ep, &got, 1, 0) < 0) {
@@ -127,7 +146,7 @@ static int nc_run(struct nc *c)
         }
         if (hup && !(c->peer_eof && c->shut))
             break;
-        if (nc_flush(c) < 0) {
+        if (nc_pump_in(c, pfd[1].revents != 0) < 0) {
             if (errno != EPIPE) {
                 fprintf(stderr, "ustack-nc: %s\n", strerror(errno));
                 rc = 1;

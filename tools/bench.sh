@@ -20,6 +20,8 @@
 #                   TCP_RR): to ustackd's echo service vs a Python echo server in K
 #                   (p50, p99), and to ustackd with 1 000 and 10 000 idle
 #                   connections open beside it (the figure must not grow)
+#   wrk             wrk -t2 keep-alive at -c 10, 100, 1000 for 5 s: ustackd's HTTP
+#                   server vs nginx in K (requests/s, p99 latency), same page
 #   memory          ustackd's RSS idle and with N idle TCP connections to its
 #                   echo service (an event loop: no thread per connection), and
 #                   the stack memory per connection it reports
@@ -44,17 +46,18 @@ while [ $# -gt 0 ]; do
         *) echo "bench: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
-FLOOD_S=3 PINGS=200 AB_S=5 CONNS=10000 RR_N=2000
+FLOOD_S=3 PINGS=200 AB_S=5 CONNS=10000 RR_N=2000 WRK_S=5
 if [ "$QUICK" = 1 ]; then
     [ "$REPEATS" = 3 ] && REPEATS=1
     [ "$MIB" = 256 ] && MIB=64
-    FLOOD_S=2 PINGS=100 AB_S=2 CONNS=2000 RR_N=500
+    FLOOD_S=2 PINGS=100 AB_S=2 CONNS=2000 RR_N=500 WRK_S=2
 fi
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root (it creates network namespaces)" >&2; exit 1; }
 . "$(dirname "$0")/bench-lib.sh"
 [ -x "$BL_BIN/ustack-impair" ] && [ -x "$BL_UBIN/ustack-bulk" ] && [ -x "$BL_UBIN/ustackd" ] ||
     { echo "bench: build first (make all)" >&2; exit 1; }
 command -v ab >/dev/null || { echo "bench: needs ab (apache2-utils; make deps)" >&2; exit 1; }
+command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "bench: needs wrk and nginx (make deps)" >&2; exit 1; }
 BL_NS_K=ustb$$k
 BL_IP_K=10.0.0.4
 UPID=
@@ -200,6 +203,35 @@ echo "bench: ping RTT ms p50/p99: ustack $u50/$u99, Linux $k50/$k99"
 row "ping RTT p50, ms (vs Linux over the same bridge)" "$u50" "$k50" "$(bl_ratio "$u50" "$k50")" "$PINGS requests, 10 ms apart"
 row "ping RTT p99, ms" "$u99" "$k99" "$(bl_ratio "$u99" "$k99")" ""
 
+# Memory before the HTTP runs, which leave freed memory in the process.
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+upid=$(pgrep -P "$UPID" -x ustackd || echo "$UPID")
+rss0=$(rss_kib "$upid")
+ip netns exec "$BL_NS_L" "$BL_PY" - "$BL_IP_U" "$CONNS" "$upid" >"$BL_TMP/conns.out" <<'EOF'
+import resource, socket, sys, time
+addr, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
+socks = []
+for i in range(n):
+    s = socket.create_connection((addr, 7), timeout=5)
+    socks.append(s)
+# Every connection answers an echo: all are established on the ustack side.
+for s in socks:
+    s.sendall(b"x")
+for s in socks:
+    assert s.recv(1) == b"x"
+time.sleep(0.5)  # the last ACKs in: idle connections hold no buffer
+with open("/proc/%s/status" % pid) as f:
+    print([l.split()[1] for l in f if l.startswith("VmRSS:")][0], flush=True)
+for s in socks:
+    s.close()
+EOF
+rssn=$(cat "$BL_TMP/conns.out")
+per=$(awk -v a="$rss0" -v b="$rssn" -v n="$CONNS" 'BEGIN { printf "%.1f", (b - a) / n }')
+echo "bench: ustackd RSS: idle $rss0 KiB, with $CONNS connections $rssn KiB ($per KiB each)"
+row "ustackd RSS idle, KiB" "$rss0" "—" "" "stack, TCP/UDP services, HTTP server"
+row "ustackd RSS with $CONNS idle TCP connections, KiB" "$rssn" "—" "" "$per KiB per connection (an event loop, no thread each)"
+
 # TCP_RR: RR_N one-byte round trips on one connection (TCP_NODELAY), after
 # opening IDLE other connections to the same server that stay silent.
 rr_py='
@@ -255,34 +287,6 @@ row "TCP_RR 1-byte p99, ms" "$u99" "$k99" "$(bl_ratio "$u99" "$k99")" ""
 row "TCP_RR p50 with 1 000 idle connections, ms (vs none idle)" "$m50" "$u50" "$(bl_ratio "$m50" "$u50")" "p99 $m99"
 row "TCP_RR p50 with 10 000 idle connections, ms (vs none idle)" "$t50" "$u50" "$(bl_ratio "$t50" "$u50")" "p99 $t99"
 
-# Memory before the HTTP runs, which leave freed memory in the process.
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-upid=$(pgrep -P "$UPID" -x ustackd || echo "$UPID")
-rss0=$(rss_kib "$upid")
-ip netns exec "$BL_NS_L" "$BL_PY" - "$BL_IP_U" "$CONNS" "$upid" >"$BL_TMP/conns.out" <<'EOF'
-import resource, socket, sys, time
-addr, n, pid = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-resource.setrlimit(resource.RLIMIT_NOFILE, (n + 1000, n + 1000))
-socks = []
-for i in range(n):
-    s = socket.create_connection((addr, 7), timeout=5)
-    socks.append(s)
-# Every connection answers an echo: all are established on the ustack side.
-for s in socks:
-    s.sendall(b"x")
-for s in socks:
-    assert s.recv(1) == b"x"
-time.sleep(0.5)  # the last ACKs in: idle connections hold no buffer
-with open("/proc/%s/status" % pid) as f:
-    print([l.split()[1] for l in f if l.startswith("VmRSS:")][0], flush=True)
-for s in socks:
-    s.close()
-EOF
-rssn=$(cat "$BL_TMP/conns.out")
-per=$(awk -v a="$rss0" -v b="$rssn" -v n="$CONNS" 'BEGIN { printf "%.1f", (b - a) / n }')
-echo "bench: ustackd RSS: idle $rss0 KiB, with $CONNS connections $rssn KiB ($per KiB each)"
-row "ustackd RSS idle, KiB" "$rss0" "—" "" "stack, TCP/UDP services, HTTP server"
-row "ustackd RSS with $CONNS idle TCP connections, KiB" "$rssn" "—" "" "$per KiB per connection (an event loop, no thread each)"
 
 reqs() { # URL [-k] -> requests/s, or n/a
     local out
@@ -301,6 +305,46 @@ ur=$(reqs "http://$BL_IP_U/index.html")
 kr=$(reqs "http://$BL_IP_K/index.html")
 echo "bench: HTTP requests/s, a connection each: ustackd $ur, Python server on Linux $kr"
 row "HTTP req/s, ab -c 4 (a connection per request)" "$ur" "$kr" "$(bl_ratio "$ur" "$kr")" "$AB_S s each; connections per second"
+# wrk (keep-alive, 2 threads) against ustackd's HTTP server and against nginx
+# in K over the same bridge, the same 1 KiB page, at -c 10, 100 and 1000.
+cat >"$BL_TMP/nginx.conf" <<NGX
+user root;
+worker_processes 2;
+daemon off;
+pid $BL_TMP/nginx.pid;
+error_log $BL_TMP/nginx.err;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 600;
+    server { listen $BL_IP_K:8080; root $WWW; }
+}
+NGX
+ip netns exec "$BL_NS_K" nginx -c "$BL_TMP/nginx.conf" -p "$BL_TMP" >/dev/null 2>&1 &
+NPID=$!
+bl_wait 5 ip netns exec "$BL_NS_L" curl -sf -o /dev/null "http://$BL_IP_K:8080/index.html"
+wrk_run() { # URL CONNS -> "req/s p99_ms", or "n/a n/a"
+    local out
+    out=$(ulimit -n "$(ulimit -Hn)"; ip netns exec "$BL_NS_L" timeout $((WRK_S + 30)) wrk -t2 -c"$2" -d"${WRK_S}s" --latency "$1" 2>&1) ||
+        { echo "n/a n/a"; return; }
+    # A run with socket errors or non-2xx answers does not count.
+    if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then echo "n/a n/a"; return; fi
+    awk '/^Requests\/sec:/ { r = $2 }
+         $1 == "99%" { v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+                       p = u == "us" ? v / 1000 : u == "s" ? v * 1000 : v }
+         END { if (r == "" || p == "") print "n/a n/a"; else printf "%.0f %.2f\n", r, p }' <<<"$out"
+}
+for c in 10 100 1000; do
+    read -r ur up < <(wrk_run "http://$BL_IP_U/index.html" "$c")
+    read -r kr kp < <(wrk_run "http://$BL_IP_K:8080/index.html" "$c")
+    echo "bench: wrk -c $c: ustackd $ur req/s p99 $up ms, nginx $kr req/s p99 $kp ms"
+    row "HTTP req/s, wrk -t2 -c $c keep-alive, 1 KiB page (vs nginx on Linux)" "$ur" "$kr" "$(bl_ratio "$ur" "$kr")" "$WRK_S s each"
+    row "HTTP p99 latency, wrk -c $c, ms (vs nginx)" "$up" "$kp" "$(bl_ratio "$up" "$kp")" ""
+done
+kill "$NPID" 2>/dev/null || true
+wait "$NPID" 2>/dev/null || true
+
 kill "$KPID" 2>/dev/null || true
 
 kill -TERM "$UPID" 2>/dev/null || true

@@ -15,6 +15,7 @@ pkgs=(
     python3 python3-scapy                  # crafted and malformed packets
     hping3 nmap                            # floods and scans (test_floods.sh)
     python3-matplotlib                     # tools/ustack-plot (make study)
+    wrk nginx-light                        # make bench: HTTP load against ustackd and nginx
 )
 
 missing=()
@@ -31,5 +32,16 @@ fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null
-apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+# Packages with a service (nginx) are not started by their installation:
+# the benchmarks run them inside their own namespaces only.
+made_policy=0
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    made_policy=1
+fi
+rc=0
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+[ $made_policy = 0 ] || rm -f /usr/sbin/policy-rc.d
+[ $rc = 0 ] || exit $rc
 echo "deps: done"

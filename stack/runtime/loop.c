@@ -215,6 +215,15 @@ static void *loop_main(void *arg)
             if (t - last_trim >= RT_TRIM_INTERVAL) {
                 malloc_trim(0);
                 last_trim = t;
+            } else {
+                /* Too soon after the last one: wake when it is due, so
+                 * that what was freed since is not kept for good by a
+                 * loop that now sleeps without a deadline. One wake-up
+                 * per idle spell at most: the next sleep trims. */
+                ustack_time_t left = last_trim + RT_TRIM_INTERVAL - t;
+                int ms = (int)(left / 1000u) + 1;
+                if (timeout < 0 || timeout > ms)
+                    timeout = ms;
             }
         }
 
